@@ -1,0 +1,74 @@
+# Portcullis: `make run` and `make test` work on a fresh Debian 12 machine as root.
+# They install the Debian packages they need, configure (Release) and build with both cores.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CONFIG     ?= etc/portcullis.json
+WERROR     ?= $(if $(CI),ON,OFF)
+GENERATOR  := -G Ninja
+
+DEB_PACKAGES := g++ cmake ninja-build make pkg-config ccache \
+  libboost1.81-dev libssl-dev openssl rapidjson-dev libsqlite3-dev sqlite3 catch2 \
+  libspdlog-dev libfmt-dev libcli11-dev libsystemd-dev \
+  libpaho-mqtt-dev libpaho-mqttpp-dev python3 python3-pytest python3-paho-mqtt python3-cryptography \
+  mosquitto mosquitto-clients curl procps
+
+.PHONY: all deps configure build run test test-unit test-integration test-asan fuzz bench clean
+
+all: build
+
+# Install only what is missing (one `apt-get update`, then install -y --no-install-recommends).
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  if [ "$$(id -u)" != 0 ]; then echo "error: run as root to install packages" >&2; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/build.ninja: | deps
+	cmake -S . -B $(BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=Release -DPORTCULLIS_WERROR=$(WERROR)
+
+configure: $(BUILD)/build.ninja
+
+build: deps configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/portcullis serve --config $(CONFIG)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+test-unit: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz'
+
+test-integration: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L integration
+
+# Unit tests and the fuzz-corpus replay under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug -DPORTCULLIS_WERROR=$(WERROR) \
+	  -DPORTCULLIS_SANITIZE=address,undefined
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz'
+
+# libFuzzer targets (clang, not part of CI): make fuzz FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTCULLIS_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target frame_decoder_fuzz
+	mkdir -p $(FUZZ_BUILD)/corpus-frame && cp -n tests/fuzz/corpus/frame_decoder/* $(FUZZ_BUILD)/corpus-frame/ 2>/dev/null || true
+	$(FUZZ_BUILD)/tests/frame_decoder_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  $(FUZZ_BUILD)/corpus-frame tests/fuzz/corpus/frame_decoder
+
+bench: build
+	bench/run.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
