@@ -1,0 +1,513 @@
+// MQTT 3.1.1 server-side connection logic: CONNECT handling and the documented
+// deviations (SPEC §6), PUBLISH routing, SUBSCRIBE/UNSUBSCRIBE, QoS 1 acks,
+// keep-alive, CONNECT timeout, rate limiting, and the coalescing writer.
+
+#include "connection.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "portcullis/broker/logging.hpp"
+#include "portcullis/protocol/topic.hpp"
+
+namespace portcullis::broker {
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::int64_t epoch_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::int64_t epoch_millis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string assigned_client_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id = "auto-";
+  for (int i = 0; i < 24; ++i) id.push_back(hex[rng() & 15]);
+  return id;
+}
+
+constexpr std::size_t max_publishes_per_write = 128;
+
+}  // namespace
+
+connection::connection(broker_context& ctx, const listener_config& listener, asio::any_io_executor ex,
+                       std::string remote)
+    : executor_(std::move(ex)),
+      ctx_(ctx),
+      listener_(listener),
+      cfg_(ctx.cfg),
+      remote_(std::move(remote)),
+      reader_(cfg_->limits.max_packet_bytes),
+      timer_(executor_) {
+  ctx_.stats.connections_current.fetch_add(1, std::memory_order_relaxed);
+  ctx_.stats.connections_total.fetch_add(1, std::memory_order_relaxed);
+}
+
+connection::~connection() { ctx_.stats.connections_current.fetch_sub(1, std::memory_order_relaxed); }
+
+void connection::start() {
+  connect_deadline_ = clock::now() + std::chrono::seconds(cfg_->limits.connect_timeout_seconds);
+  arm_timer();
+  transport_start();
+}
+
+void connection::on_transport_ready() {
+  if (state_ == state::closed) return;
+  state_ = state::awaiting_connect;
+  transport_read();
+}
+
+void connection::wake() {
+  asio::post(executor_, [self = shared_from_this()] { self->request_write(); });
+}
+
+void connection::kick(std::string reason) {
+  asio::post(executor_, [self = shared_from_this(), reason = std::move(reason)] {
+    if (self->state_ == state::closed) return;
+    logger("broker")->info("closing client_id={} tenant={} remote={}: {}", self->client_id_, self->tenant_,
+                           self->remote_, reason);
+    self->close("kicked");
+  });
+}
+
+bool connection::on_bytes(std::span<const std::uint8_t> data) {
+  if (state_ == state::closed) return false;
+  counters_.bytes_in.fetch_add(data.size(), std::memory_order_relaxed);
+  ctx_.stats.bytes_in.fetch_add(data.size(), std::memory_order_relaxed);
+  while (!data.empty()) {
+    auto r = reader_.feed(data);
+    data = data.subspan(r.consumed);
+    if (r.state == protocol::frame_reader::status::error) {
+      if (r.error == protocol::decode_error::packet_too_large) {
+        // DEVIATION(SPEC §6): decided from the fixed header, before buffering the body.
+        ctx_.stats.packet_too_large.fetch_add(1, std::memory_order_relaxed);
+      }
+      protocol_error(protocol::name_of(r.error).data());
+      return false;
+    }
+    if (r.state == protocol::frame_reader::status::need_more) break;
+    protocol::frame f = reader_.take();
+    action a = handle_frame(f);
+    if (a == action::close) return false;
+    if (a == action::pause) {
+      paused_ = true;
+      pending_in_.insert(pending_in_.end(), data.begin(), data.end());
+      return false;
+    }
+  }
+  return true;
+}
+
+void connection::process_pending() {
+  if (state_ == state::closed || !paused_) return;
+  paused_ = false;
+  if (paused_frame_) {
+    protocol::frame f = std::move(*paused_frame_);
+    paused_frame_.reset();
+    action a = handle_frame(f);
+    if (a == action::close) return;
+    if (a == action::pause) {
+      paused_ = true;
+      return;
+    }
+  }
+  std::vector<std::uint8_t> bytes;
+  bytes.swap(pending_in_);
+  if (!bytes.empty()) {
+    // Not counted twice: on_bytes counted them when they arrived.
+    counters_.bytes_in.fetch_sub(bytes.size(), std::memory_order_relaxed);
+    ctx_.stats.bytes_in.fetch_sub(bytes.size(), std::memory_order_relaxed);
+    if (!on_bytes(bytes)) return;  // paused again or closed
+  }
+  // While paused no read was outstanding, so this is the only one.
+  transport_read();
+}
+
+void connection::on_read_error(const boost::system::error_code& ec) {
+  // eof / reset / aborted are how clients normally go away: debug, not warn.
+  if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+    close("peer closed");
+  } else {
+    logger("broker")->debug("read error client_id={} remote={}: {}", client_id_, remote_, ec.message());
+    close("read error");
+  }
+}
+
+connection::action connection::protocol_error(const char* what) {
+  ctx_.stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  logger("broker")->info("protocol error, closing client_id={} tenant={} remote={} listener={} reason={}", client_id_,
+                         tenant_, remote_, listener_.name, what);
+  close(what);
+  return action::close;
+}
+
+connection::action connection::handle_frame(protocol::frame& f) {
+  last_packet_ = clock::now();
+  ctx_.stats.packets_in.fetch_add(1, std::memory_order_relaxed);
+  auto decoded = protocol::decode(f);
+  if (auto* err = std::get_if<protocol::decode_error>(&decoded)) return protocol_error(protocol::name_of(*err).data());
+  auto& p = std::get<protocol::packet>(decoded);
+
+  if (state_ == state::awaiting_connect) {
+    if (auto* c = std::get_if<protocol::connect>(&p)) return handle_connect(*c);
+    return protocol_error("mqtt.first_packet_not_connect");  // [MQTT-3.1.0-1]
+  }
+  if (state_ != state::connected) return protocol_error("mqtt.unexpected_packet");
+
+  return std::visit(
+      [&](auto& pkt) -> action {
+        using T = std::decay_t<decltype(pkt)>;
+        if constexpr (std::is_same_v<T, protocol::publish>) {
+          return handle_publish(pkt, f);
+        } else if constexpr (std::is_same_v<T, protocol::puback>) {
+          if (session_->acknowledge(pkt.packet_id)) request_write();  // a window slot opened
+          return action::proceed;
+        } else if constexpr (std::is_same_v<T, protocol::subscribe>) {
+          return handle_subscribe(pkt);
+        } else if constexpr (std::is_same_v<T, protocol::unsubscribe>) {
+          return handle_unsubscribe(pkt);
+        } else if constexpr (std::is_same_v<T, protocol::pingreq>) {
+          send(protocol::pingresp{});
+          return action::proceed;
+        } else if constexpr (std::is_same_v<T, protocol::disconnect>) {
+          close("disconnect");  // no will to discard: wills are not supported
+          return action::close;
+        } else if constexpr (std::is_same_v<T, protocol::connect>) {
+          return protocol_error("mqtt.second_connect");  // [MQTT-3.1.0-2]
+        } else if constexpr (std::is_same_v<T, protocol::pubrec> || std::is_same_v<T, protocol::pubrel> ||
+                             std::is_same_v<T, protocol::pubcomp>) {
+          // DEVIATION(SPEC §6): no QoS 2, so its handshake packets are protocol errors.
+          return protocol_error("mqtt.qos2_unsupported");
+        } else {
+          return protocol_error("mqtt.server_to_client_packet");
+        }
+      },
+      p);
+}
+
+connection::action connection::handle_connect(protocol::connect& c) {
+  const auto& a = cfg_->auth;
+  if (c.protocol_name != "MQTT" || c.protocol_level != 4) {
+    refuse(0x01, "mqtt.protocol_version", "protocol " + c.protocol_name + " level " + std::to_string(c.protocol_level),
+           "");  // [MQTT-3.1.2-2]
+    return action::pause;
+  }
+  client_id_ = c.client_id;
+  clean_session_ = c.clean_session;
+  if (c.will) {
+    if (!cfg_->ignore_unsupported_features) {
+      // DEVIATION(SPEC §6): Will is not supported; "reject" answers 0x05.
+      refuse(0x05, "mqtt.will", "Will messages are not supported", "");
+      return action::pause;
+    }
+    ctx_.stats.ignored[static_cast<std::size_t>(ignored_feature::will)].fetch_add(1, std::memory_order_relaxed);
+    c.will.reset();
+  }
+  if (c.client_id.empty()) {
+    if (c.clean_session && a.client_id_min_length == 0) {
+      client_id_ = assigned_client_id();  // [MQTT-3.1.3-6]
+    } else {
+      refuse(0x02, "client_id.length", "empty client id (CleanSession=" + std::to_string(c.clean_session) + ")", "");
+      return action::pause;  // [MQTT-3.1.3-8]
+    }
+  } else if (c.client_id.size() < a.client_id_min_length || c.client_id.size() > a.client_id_max_length) {
+    refuse(0x02, "client_id.length",
+           "client id has " + std::to_string(c.client_id.size()) + " characters, allowed " +
+               std::to_string(a.client_id_min_length) + "-" + std::to_string(a.client_id_max_length),
+           "");
+    return action::pause;
+  }
+  if (c.keep_alive > 0) keep_alive_limit_ = std::chrono::milliseconds(c.keep_alive * 1500);
+
+  state_ = state::authenticating;
+  auth_request req;
+  req.listener = listener_.name;
+  req.methods = listener_.auth;
+  req.client_id = client_id_;
+  req.username = std::move(c.username);
+  req.password = std::move(c.password);
+  req.peer_chain = transport_peer_chain();
+  req.remote = remote_;
+  ctx_.auth->authenticate(std::move(req), [self = shared_from_this()](auth_outcome o) {
+    asio::post(self->executor_, [self, o = std::move(o)]() mutable { self->on_auth(std::move(o)); });
+  });
+  return action::pause;  // read nothing more until the CONNACK is decided
+}
+
+void connection::refuse(std::uint8_t code, std::string reason, std::string detail, const std::string& tenant) {
+  logger("auth")->warn("connect refused listener={} remote={} client_id={} tenant={} reason={} detail=\"{}\"",
+                       listener_.name, remote_, client_id_, tenant, reason, detail);
+  ctx_.stats.auth_failure(reason);
+  ctx_.failures.add({0, epoch_millis(), listener_.name, client_id_, remote_, tenant, reason, std::move(detail), code});
+  send(protocol::connack{false, static_cast<protocol::connack_code>(code)});
+  state_ = state::authenticating;  // nothing else is read
+  close_after_write_ = true;
+  close_reason_ = "connect refused";
+  request_write();
+}
+
+void connection::on_auth(auth_outcome o) {
+  if (state_ != state::authenticating) return;  // closed meanwhile
+  if (ctx_.stopping.load()) {
+    refuse(0x03, "server.stopping", "broker is shutting down", o.tenant);
+    return;
+  }
+  if (!o.accepted) {
+    refuse(o.connack_code, std::move(o.reason), std::move(o.detail), o.tenant);
+    return;
+  }
+  tenant_ = std::move(o.tenant);
+  client_id_ = std::move(o.client_id);
+  method_ = std::move(o.method);
+  ca_id_ = std::move(o.ca_id);
+  token_expires_at_ = o.expires_at;
+  connected_since_ = epoch_seconds();
+  auto attached = ctx_.sessions.attach(tenant_, client_id_, clean_session_, shared_from_this());
+  session_ = std::move(attached.s);
+  if (attached.previous) attached.previous->kick("session taken over by a new connection");  // [MQTT-3.1.4-2]
+  state_ = state::connected;
+  ctx_.stats.connects_accepted.fetch_add(1, std::memory_order_relaxed);
+  logger("broker")->debug("connected client_id={} tenant={} remote={} listener={} method={} clean={} present={}",
+                          client_id_, tenant_, remote_, listener_.name, method_, clean_session_,
+                          attached.session_present);
+  if (cfg_->limits.rate.enabled) {
+    bucket_ = token_bucket(cfg_->limits.rate.messages, cfg_->limits.rate.per_seconds, cfg_->limits.rate.burst,
+                           clock::now());
+  }
+  last_packet_ = clock::now();
+  send(protocol::connack{attached.session_present, protocol::connack_code::accepted});
+  arm_timer();
+  paused_ = true;
+  process_pending();
+}
+
+connection::action connection::handle_publish(protocol::publish& p, protocol::frame& f) {
+  const auto& lim = cfg_->limits;
+  if (p.qos == 2) return protocol_error("mqtt.qos2_unsupported");  // DEVIATION(SPEC §6): QoS 2 closes
+  if (p.retain) {
+    // DEVIATION(SPEC §6): retain is not supported.
+    if (!cfg_->ignore_unsupported_features) return protocol_error("mqtt.retain_unsupported");
+    ctx_.stats.ignored[static_cast<std::size_t>(ignored_feature::retain)].fetch_add(1, std::memory_order_relaxed);
+    p.retain = false;
+  }
+  // DEVIATION(SPEC §6): topic character set, no '$' topics.
+  if (!protocol::is_valid_topic_name(p.topic)) return protocol_error("mqtt.invalid_topic");
+  if (lim.rate.enabled) {
+    auto now = clock::now();
+    if (!bucket_.try_take(now)) {
+      if (lim.rate.disconnect) {
+        ctx_.stats.rate_limit_disconnected.fetch_add(1, std::memory_order_relaxed);
+        logger("broker")->info("rate limit exceeded, closing client_id={} tenant={} remote={}", client_id_, tenant_,
+                               remote_);
+        close("rate limit");
+        return action::close;
+      }
+      // DEVIATION(SPEC §6): throttle = stop reading until a token is due; the
+      // packet is kept and handled then, so nothing is lost.
+      ctx_.stats.rate_limit_throttled.fetch_add(1, std::memory_order_relaxed);
+      throttle_until_ = now + bucket_.time_until_token(now);
+      paused_frame_ = std::move(f);
+      arm_timer();
+      return action::pause;
+    }
+  }
+  counters_.messages_in.fetch_add(1, std::memory_order_relaxed);
+  ctx_.stats.messages_in.fetch_add(1, std::memory_order_relaxed);
+
+  auto m = std::make_shared<message>();
+  m->topic = p.topic;
+  m->payload = p.payload;
+  m->frame = std::move(p.frame);
+  m->qos = p.qos;
+  m->created_at = epoch_seconds();
+  m->expires_at = m->created_at + lim.message_expiry_seconds;
+  message_ptr msg = std::move(m);
+  auto limits = ctx_.limits();
+  ctx_.routes.route(tenant_, msg->topic, route_scratch_,
+                    [&](session& s, std::uint8_t qos) { s.deliver(msg, qos, limits); });
+  if (p.qos == 1) send(protocol::puback{p.packet_id});
+  return action::proceed;
+}
+
+connection::action connection::handle_subscribe(const protocol::subscribe& s) {
+  protocol::suback ack;
+  ack.packet_id = s.packet_id;
+  for (const auto& sub : s.subscriptions) {
+    if (!protocol::is_valid_topic_filter(sub.filter)) {
+      ack.return_codes.push_back(protocol::suback_failure);  // SPEC §6: invalid filter gets 0x80
+      continue;
+    }
+    // DEVIATION(SPEC §6): QoS 2 is granted as QoS 1.
+    std::uint8_t granted = std::min<std::uint8_t>(sub.qos, 1);
+    if (!ctx_.sessions.subscribe(session_, sub.filter, granted)) {
+      ack.return_codes.push_back(protocol::suback_failure);
+      continue;
+    }
+    ack.return_codes.push_back(granted);
+  }
+  send(ack);
+  return action::proceed;
+}
+
+connection::action connection::handle_unsubscribe(const protocol::unsubscribe& u) {
+  for (const auto& f : u.filters) ctx_.sessions.unsubscribe(session_, f);
+  send(protocol::unsuback{u.packet_id});
+  return action::proceed;
+}
+
+void connection::send(const protocol::packet& p) {
+  protocol::encode(p, ctrl_out_);
+  ctx_.stats.packets_out.fetch_add(1, std::memory_order_relaxed);
+  request_write();
+}
+
+void connection::request_write() {
+  if (writing_ || state_ == state::closed || state_ == state::handshake) return;
+  start_write();
+}
+
+void connection::start_write() {
+  write_ctrl_.swap(ctrl_out_);
+  if (state_ == state::connected && session_) {
+    session_->collect(write_batch_, max_publishes_per_write, ctx_.limits(), epoch_seconds());
+  }
+  if (write_ctrl_.empty() && write_batch_.empty()) {
+    if (close_after_write_) close(close_reason_ ? close_reason_ : "close after write");
+    return;
+  }
+  write_buffers_.clear();
+  write_headers_.clear();
+  // Reserve first: the buffers below point into write_headers_, which must not move.
+  write_headers_.reserve(write_batch_.size() * 9);
+  if (!write_ctrl_.empty()) write_buffers_.emplace_back(write_ctrl_.data(), write_ctrl_.size());
+  for (const auto& o : write_batch_) {
+    const message& m = *o.msg;
+    std::size_t remaining = 2 + m.topic.size() + (o.qos ? 2 : 0) + m.payload.size();
+    std::size_t at = write_headers_.size();
+    write_headers_.resize(at + 7);
+    std::size_t n = protocol::encode_publish_fixed_header(o.dup, o.qos, false, remaining, write_headers_.data() + at);
+    write_headers_[at + n] = static_cast<std::uint8_t>(m.topic.size() >> 8);
+    write_headers_[at + n + 1] = static_cast<std::uint8_t>(m.topic.size() & 0xFF);
+    write_headers_.resize(at + n + 2);
+    write_buffers_.emplace_back(write_headers_.data() + at, n + 2);
+    write_buffers_.emplace_back(m.topic.data(), m.topic.size());
+    if (o.qos) {
+      std::size_t p = write_headers_.size();
+      write_headers_.push_back(static_cast<std::uint8_t>(o.packet_id >> 8));
+      write_headers_.push_back(static_cast<std::uint8_t>(o.packet_id & 0xFF));
+      write_buffers_.emplace_back(write_headers_.data() + p, 2);
+    }
+    if (!m.payload.empty()) write_buffers_.emplace_back(m.payload.data(), m.payload.size());
+  }
+  std::size_t published = write_batch_.size();
+  counters_.messages_out.fetch_add(published, std::memory_order_relaxed);
+  ctx_.stats.messages_out.fetch_add(published, std::memory_order_relaxed);
+  ctx_.stats.packets_out.fetch_add(published, std::memory_order_relaxed);
+  writing_ = true;
+  transport_write(write_buffers_);
+}
+
+void connection::on_written(const boost::system::error_code& ec, std::size_t n) {
+  writing_ = false;
+  write_batch_.clear();  // releases this subscriber's references to the messages
+  write_ctrl_.clear();
+  if (ec) {
+    close("write error");
+    return;
+  }
+  counters_.bytes_out.fetch_add(n, std::memory_order_relaxed);
+  ctx_.stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
+  if (state_ == state::closed) return;
+  start_write();
+}
+
+void connection::close(const char* reason) {
+  if (state_ == state::closed) return;
+  bool was_connected = state_ == state::connected;
+  state_ = state::closed;
+  timer_.cancel();
+  transport_close();
+  if (session_) {
+    ctx_.sessions.release(session_, this, epoch_seconds());
+    session_.reset();
+  }
+  if (was_connected) {
+    logger("broker")->debug("disconnected client_id={} tenant={} remote={}: {}", client_id_, tenant_, remote_, reason);
+  }
+}
+
+void connection::arm_timer() {
+  if (state_ == state::closed) return;
+  clock::time_point next = clock::time_point::max();
+  if (state_ == state::handshake || state_ == state::awaiting_connect || state_ == state::authenticating) {
+    next = connect_deadline_;
+  }
+  if (state_ == state::connected) {
+    if (paused_frame_) {
+      next = std::min(next, throttle_until_);
+    } else if (keep_alive_limit_ != clock::duration::zero()) {
+      next = std::min(next, last_packet_ + keep_alive_limit_);
+    }
+    if (token_expires_at_ && cfg_->auth.x5c_jwt.disconnect_on_expiry) {
+      auto left = std::chrono::seconds(*token_expires_at_ - epoch_seconds());
+      next = std::min(next, clock::now() + std::max<clock::duration>(left, 0s));
+    }
+  }
+  if (next == clock::time_point::max()) return;
+  if (next >= timer_deadline_ && timer_deadline_ != clock::time_point::max()) return;  // already armed earlier
+  timer_deadline_ = next;
+  timer_.expires_at(next);
+  timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled (closing) or re-armed
+    self->timer_deadline_ = clock::time_point::max();
+    self->on_timer();
+  });
+}
+
+void connection::on_timer() {
+  if (state_ == state::closed) return;
+  auto now = clock::now();
+  if (state_ != state::connected) {
+    if (now >= connect_deadline_) {
+      ctx_.stats.connect_timeouts.fetch_add(1, std::memory_order_relaxed);
+      logger("broker")->info("no CONNECT within {} s, closing remote={} listener={}",
+                             cfg_->limits.connect_timeout_seconds, remote_, listener_.name);
+      close("connect timeout");
+      return;
+    }
+  } else {
+    if (token_expires_at_ && cfg_->auth.x5c_jwt.disconnect_on_expiry && epoch_seconds() >= *token_expires_at_) {
+      ctx_.stats.token_expiry_disconnects.fetch_add(1, std::memory_order_relaxed);
+      logger("auth")->info("token expired, closing client_id={} tenant={} remote={}", client_id_, tenant_, remote_);
+      close("token expired");
+      return;
+    }
+    if (paused_frame_) {
+      if (now >= throttle_until_) {
+        // Throttling is not held against keep-alive: the client was waiting on us.
+        last_packet_ = now;
+        process_pending();
+        if (state_ == state::closed) return;
+      }
+    } else if (keep_alive_limit_ != clock::duration::zero() && now >= last_packet_ + keep_alive_limit_) {
+      ctx_.stats.keepalive_timeouts.fetch_add(1, std::memory_order_relaxed);
+      logger("broker")->info("keep-alive expired, closing client_id={} tenant={} remote={}", client_id_, tenant_,
+                             remote_);
+      close("keep-alive timeout");
+      return;
+    }
+  }
+  arm_timer();
+}
+
+}  // namespace portcullis::broker

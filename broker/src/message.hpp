@@ -1,0 +1,27 @@
+#pragma once
+// An accepted PUBLISH as the broker routes it: one immutable object per message,
+// shared by every subscriber queue that holds it (STYLE §c32, Mosquitto's
+// ref-counted msg_store). Topic and payload are views into the received frame,
+// which the message keeps alive: no copy from socket to subscriber.
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "portcullis/protocol/shared_buffer.hpp"
+
+namespace portcullis::broker {
+
+struct message {
+  std::string_view topic;
+  std::string_view payload;
+  protocol::shared_buffer frame;   // owns topic and payload
+  std::uint8_t qos = 0;            // QoS it was published with (0 or 1)
+  std::int64_t created_at = 0;     // epoch seconds
+  std::int64_t expires_at = 0;     // epoch seconds (limits.message_expiry_seconds)
+  std::uint64_t store_id = 0;      // row id once persisted (durable sessions), else 0
+};
+
+using message_ptr = std::shared_ptr<const message>;
+
+}  // namespace portcullis::broker

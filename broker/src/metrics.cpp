@@ -1,0 +1,107 @@
+// Prometheus text rendering of the broker's counters.
+
+#include "metrics.hpp"
+
+#include <sstream>
+
+namespace portcullis::broker {
+
+std::string_view name_of(drop_reason r) noexcept {
+  switch (r) {
+    case drop_reason::queue_full: return "queue_full";
+    case drop_reason::expired: return "expired";
+    case drop_reason::offline_qos0: return "offline_qos0";
+    case drop_reason::session_expired: return "session_expired";
+    case drop_reason::count_: break;
+  }
+  return "unknown";
+}
+
+void metrics::auth_failure(const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  ++auth_failures_[reason];
+}
+
+void metrics::register_auth_reason(const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  auth_failures_.try_emplace(reason, 0);
+}
+
+void metrics::observe_store_latency(double seconds) {
+  std::lock_guard lock(mutex_);
+  std::size_t i = 0;
+  while (i < store_buckets_.size() && seconds > store_buckets_[i]) ++i;
+  ++store_counts_[i];
+  store_sum_ += seconds;
+  ++store_total_;
+}
+
+std::string metrics::render(std::size_t sessions, std::size_t subscriptions) const {
+  std::ostringstream o;
+  auto load = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+  auto gauge = [&](const char* name, const char* help, auto value) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " gauge\n" << name << ' ' << value << '\n';
+  };
+  auto counter = [&](const char* name, const char* help, auto value) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " counter\n" << name << ' ' << value << '\n';
+  };
+  gauge("portcullis_connections", "Open MQTT connections.", load(connections_current));
+  counter("portcullis_connections_total", "MQTT connections accepted at the socket level.", load(connections_total));
+  counter("portcullis_connections_refused_limit_total", "Connections closed because max_connections was reached.",
+          load(connections_refused_limit));
+  counter("portcullis_connects_accepted_total", "CONNECTs accepted (CONNACK 0).", load(connects_accepted));
+  counter("portcullis_messages_in_total", "PUBLISH packets received.", load(messages_in));
+  counter("portcullis_messages_out_total", "PUBLISH packets sent.", load(messages_out));
+  counter("portcullis_bytes_in_total", "Bytes received on MQTT connections.", load(bytes_in));
+  counter("portcullis_bytes_out_total", "Bytes sent on MQTT connections.", load(bytes_out));
+  counter("portcullis_packets_in_total", "MQTT packets received.", load(packets_in));
+  counter("portcullis_packets_out_total", "MQTT packets sent.", load(packets_out));
+  counter("portcullis_rate_limit_throttled_total", "Times a client's reading was paused by the rate limit.",
+          load(rate_limit_throttled));
+  counter("portcullis_rate_limit_disconnects_total", "Clients disconnected by the rate limit.",
+          load(rate_limit_disconnected));
+  counter("portcullis_protocol_errors_total", "Connections closed for malformed or forbidden packets.",
+          load(protocol_errors));
+  counter("portcullis_packet_too_large_total", "Connections closed for a packet over max_packet_bytes.",
+          load(packet_too_large));
+  counter("portcullis_keepalive_timeouts_total", "Connections closed after 1.5x keep-alive without a packet.",
+          load(keepalive_timeouts));
+  counter("portcullis_connect_timeouts_total", "Connections closed for no CONNECT within connect_timeout_seconds.",
+          load(connect_timeouts));
+  counter("portcullis_session_takeovers_total", "Connections closed because the same client id connected again.",
+          load(takeovers));
+  counter("portcullis_token_expiry_disconnects_total", "Connections closed when their JWT expired.",
+          load(token_expiry_disconnects));
+  gauge("portcullis_sessions", "Sessions held (connected and persistent offline).", sessions);
+  gauge("portcullis_subscriptions", "Subscriptions in the routing index.", subscriptions);
+  o << "# HELP portcullis_dropped_messages_total Messages not delivered, by reason.\n"
+       "# TYPE portcullis_dropped_messages_total counter\n";
+  for (std::size_t i = 0; i < drops.size(); ++i) {
+    o << "portcullis_dropped_messages_total{reason=\"" << name_of(static_cast<drop_reason>(i)) << "\"} "
+      << drops[i].load(std::memory_order_relaxed) << '\n';
+  }
+  o << "# HELP portcullis_ignored_features_total Unsupported flags dropped (mqtt.unsupported_features=ignore).\n"
+       "# TYPE portcullis_ignored_features_total counter\n"
+    << "portcullis_ignored_features_total{feature=\"will\"} " << load(ignored[0]) << '\n'
+    << "portcullis_ignored_features_total{feature=\"retain\"} " << load(ignored[1]) << '\n';
+  std::lock_guard lock(mutex_);
+  o << "# HELP portcullis_auth_failures_total Refused CONNECTs, by reason code.\n"
+       "# TYPE portcullis_auth_failures_total counter\n";
+  for (const auto& [reason, n] : auth_failures_) {
+    o << "portcullis_auth_failures_total{reason=\"" << reason << "\"} " << n << '\n';
+  }
+  o << "# HELP portcullis_store_operation_seconds Latency of store (SQLite) operations.\n"
+       "# TYPE portcullis_store_operation_seconds histogram\n";
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < store_buckets_.size(); ++i) {
+    cumulative += store_counts_[i];
+    o << "portcullis_store_operation_seconds_bucket{le=\"" << store_buckets_[i] << "\"} " << cumulative << '\n';
+  }
+  cumulative += store_counts_[store_buckets_.size()];
+  o << "portcullis_store_operation_seconds_bucket{le=\"+Inf\"} " << cumulative << '\n'
+    << "portcullis_store_operation_seconds_sum " << store_sum_ << '\n'
+    << "portcullis_store_operation_seconds_count " << store_total_ << '\n';
+  return o.str();
+}
+
+}  // namespace portcullis::broker

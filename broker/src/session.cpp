@@ -1,0 +1,157 @@
+// Session queue and QoS 1 window. Ordering: messages leave in the order they were
+// queued; resends after a reconnect go first and keep their packet ids [MQTT-4.4.0-1].
+
+#include "session.hpp"
+
+#include <algorithm>
+
+namespace portcullis::broker {
+
+session::session(std::string tenant, std::string client_id, bool persistent, metrics& m)
+    : tenant_(std::move(tenant)), client_id_(std::move(client_id)), persistent_(persistent), metrics_(m) {}
+
+void session::deliver(const message_ptr& m, std::uint8_t qos, const session_limits& limits) {
+  std::uint8_t effective = std::min(qos, m->qos);
+  std::shared_ptr<session_owner> to_wake;
+  {
+    std::lock_guard lock(mutex_);
+    if (!owner_raw_) {
+      // QoS 0 is not queued for an offline client (as Mosquitto by default).
+      if (effective == 0 || !persistent_) {
+        metrics_.drop(drop_reason::offline_qos0);
+        return;
+      }
+    }
+    if (queue_.size() >= limits.max_queued) {
+      // The bound of SPEC §6: the oldest message goes, counted.
+      queue_.pop_front();
+      metrics_.drop(drop_reason::queue_full);
+    }
+    queue_.push_back({m, effective});
+    if (owner_raw_ && !wake_pending_) {
+      wake_pending_ = true;
+      to_wake = owner_.lock();
+    }
+  }
+  if (to_wake) to_wake->wake();
+}
+
+void session::attach(const std::shared_ptr<session_owner>& owner) {
+  std::lock_guard lock(mutex_);
+  owner_ = owner;
+  owner_raw_ = owner.get();
+  wake_pending_ = false;
+  disconnected_at_ = 0;
+  for (auto& e : inflight_) e.sent = false;  // resend with DUP [MQTT-4.4.0-1]
+}
+
+bool session::detach(const session_owner* owner, std::int64_t now) {
+  std::lock_guard lock(mutex_);
+  if (owner_raw_ != owner) return false;
+  owner_.reset();
+  owner_raw_ = nullptr;
+  wake_pending_ = false;
+  disconnected_at_ = now;
+  // QoS 0 messages still queued are not kept for an offline client.
+  std::erase_if(queue_, [](const queued_entry& e) { return e.qos == 0; });
+  return true;
+}
+
+std::shared_ptr<session_owner> session::owner() const {
+  std::lock_guard lock(mutex_);
+  return owner_.lock();
+}
+
+bool session::connected() const {
+  std::lock_guard lock(mutex_);
+  return owner_raw_ != nullptr;
+}
+
+std::int64_t session::disconnected_at() const {
+  std::lock_guard lock(mutex_);
+  return disconnected_at_;
+}
+
+std::uint16_t session::allocate_packet_id() {
+  // In-flight ids are unique; the window is small, so a linear check is cheapest.
+  while (true) {
+    std::uint16_t id = next_packet_id_++;
+    if (next_packet_id_ == 0) next_packet_id_ = 1;
+    if (id == 0) continue;
+    bool used = std::any_of(inflight_.begin(), inflight_.end(), [id](const auto& e) { return e.packet_id == id; });
+    if (!used) return id;
+  }
+}
+
+void session::collect(std::vector<outgoing>& out, std::size_t max, const session_limits& limits, std::int64_t now) {
+  std::lock_guard lock(mutex_);
+  wake_pending_ = false;
+  for (auto& e : inflight_) {
+    if (out.size() >= max) return;
+    if (!e.sent) {
+      e.sent = true;
+      out.push_back({e.msg, e.packet_id, 1, true});
+    }
+  }
+  while (!queue_.empty() && out.size() < max) {
+    queued_entry& q = queue_.front();
+    if (q.msg->expires_at <= now) {
+      metrics_.drop(drop_reason::expired);
+      queue_.pop_front();
+      continue;
+    }
+    if (q.qos == 0) {
+      out.push_back({std::move(q.msg), 0, 0, false});
+    } else {
+      if (inflight_.size() >= limits.max_inflight) break;
+      std::uint16_t id = allocate_packet_id();
+      inflight_.push_back({id, q.msg, true});
+      out.push_back({std::move(q.msg), id, 1, false});
+    }
+    queue_.pop_front();
+  }
+}
+
+bool session::acknowledge(std::uint16_t packet_id) {
+  std::lock_guard lock(mutex_);
+  auto it = std::find_if(inflight_.begin(), inflight_.end(), [&](const auto& e) { return e.packet_id == packet_id; });
+  if (it == inflight_.end()) return false;
+  inflight_.erase(it);
+  return true;
+}
+
+void session::set_subscription(const std::string& filter, std::uint8_t qos) {
+  std::lock_guard lock(mutex_);
+  subscriptions_[filter] = qos;
+}
+
+bool session::remove_subscription(const std::string& filter) {
+  std::lock_guard lock(mutex_);
+  return subscriptions_.erase(filter) > 0;
+}
+
+std::map<std::string, std::uint8_t> session::subscriptions() const {
+  std::lock_guard lock(mutex_);
+  return subscriptions_;
+}
+
+std::size_t session::queued() const {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
+std::size_t session::inflight() const {
+  std::lock_guard lock(mutex_);
+  return inflight_.size();
+}
+
+std::size_t session::expire_messages(std::int64_t now) {
+  std::lock_guard lock(mutex_);
+  std::size_t before = queue_.size();
+  std::erase_if(queue_, [now](const queued_entry& e) { return e.msg->expires_at <= now; });
+  std::size_t n = before - queue_.size();
+  if (n) metrics_.drop(drop_reason::expired, n);
+  return n;
+}
+
+}  // namespace portcullis::broker

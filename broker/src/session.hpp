@@ -1,0 +1,114 @@
+#pragma once
+// Session state of one client (tenant, client id): subscriptions, the queue of
+// messages not yet sent, and the QoS 1 in-flight window. It outlives connections
+// when CleanSession=0. Everything here is plain data under one small mutex, so
+// a publisher on any worker can enqueue while the owning connection sends; the
+// mutex is never held across I/O or a post (STYLE §c26). The state is designed to
+// be stored (durable sessions): it is values and message pointers only.
+//
+// Wake-up protocol: deliver() posts owner->wake() only when it flips
+// `wake_pending_` from false to true; collect() clears it. So a burst of publishes
+// to a busy subscriber costs one wake-up, not one post per message.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "message.hpp"
+#include "metrics.hpp"
+
+namespace portcullis::broker {
+
+struct session_limits {
+  std::uint32_t max_queued = 1000;
+  std::uint32_t max_inflight = 20;
+};
+
+/// A message ready to be written to the subscriber.
+struct outgoing {
+  message_ptr msg;
+  std::uint16_t packet_id = 0;  // 0 for QoS 0
+  std::uint8_t qos = 0;
+  bool dup = false;
+};
+
+/// The connection currently attached to a session. Both calls come from any thread
+/// and must only post to the connection's own executor.
+class session_owner {
+ public:
+  virtual ~session_owner() = default;
+  virtual void wake() = 0;
+  virtual void kick(std::string reason) = 0;
+};
+
+class session {
+ public:
+  session(std::string tenant, std::string client_id, bool persistent, metrics& m);
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  const std::string& tenant() const noexcept { return tenant_; }
+  const std::string& client_id() const noexcept { return client_id_; }
+  bool persistent() const noexcept { return persistent_; }
+
+  /// Enqueues `m` at min(qos, m->qos). Any thread.
+  void deliver(const message_ptr& m, std::uint8_t qos, const session_limits& limits);
+
+  /// Attaches a connection; unacknowledged in-flight messages will be resent with DUP.
+  void attach(const std::shared_ptr<session_owner>& owner);
+  /// Detaches `owner` if it is still the attached one; returns whether it was.
+  bool detach(const session_owner* owner, std::int64_t now);
+  std::shared_ptr<session_owner> owner() const;
+  bool connected() const;
+  std::int64_t disconnected_at() const;
+
+  /// Moves up to `max` sendable messages into `out` (in-flight resends first, then
+  /// the queue while the window has room). Expired messages are dropped and counted.
+  void collect(std::vector<outgoing>& out, std::size_t max, const session_limits& limits, std::int64_t now);
+  /// PUBACK from the client: frees the window slot. False when the id is unknown.
+  bool acknowledge(std::uint16_t packet_id);
+
+  /// Subscriptions (filter → granted QoS), kept for persistence and cleanup.
+  void set_subscription(const std::string& filter, std::uint8_t qos);
+  bool remove_subscription(const std::string& filter);
+  std::map<std::string, std::uint8_t> subscriptions() const;
+
+  std::size_t queued() const;
+  std::size_t inflight() const;
+  /// Drops queued messages older than their expiry; returns how many.
+  std::size_t expire_messages(std::int64_t now);
+
+ private:
+  struct inflight_entry {
+    std::uint16_t packet_id;
+    message_ptr msg;
+    bool sent;
+  };
+  struct queued_entry {
+    message_ptr msg;
+    std::uint8_t qos;
+  };
+  std::uint16_t allocate_packet_id();
+
+  const std::string tenant_;
+  const std::string client_id_;
+  const bool persistent_;
+  metrics& metrics_;
+
+  mutable std::mutex mutex_;
+  std::weak_ptr<session_owner> owner_;
+  const session_owner* owner_raw_ = nullptr;
+  bool wake_pending_ = false;
+  std::int64_t disconnected_at_ = 0;
+  std::deque<queued_entry> queue_;
+  std::deque<inflight_entry> inflight_;
+  std::uint16_t next_packet_id_ = 1;
+  std::map<std::string, std::uint8_t> subscriptions_;
+};
+
+}  // namespace portcullis::broker

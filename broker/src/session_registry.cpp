@@ -1,0 +1,145 @@
+// Session lookup, takeover and expiry.
+
+#include "session_registry.hpp"
+
+namespace portcullis::broker {
+
+std::string session_registry::key(const std::string& tenant, const std::string& client_id) {
+  // Tenant ids cannot contain '\0' (validated [A-Za-z0-9_-]), so this is unambiguous.
+  std::string k;
+  k.reserve(tenant.size() + 1 + client_id.size());
+  k.append(tenant).push_back('\0');
+  k.append(client_id);
+  return k;
+}
+
+void session_registry::unsubscribe_all(const std::shared_ptr<session>& s) {
+  for (const auto& [filter, qos] : s->subscriptions()) router_.unsubscribe(s->tenant(), filter, s.get());
+}
+
+session_registry::attach_result session_registry::attach(const std::string& tenant, const std::string& client_id,
+                                                         bool clean_session,
+                                                         const std::shared_ptr<session_owner>& owner) {
+  attach_result r;
+  std::shared_ptr<session> discarded;
+  {
+    std::lock_guard lock(mutex_);
+    auto& slot = sessions_[key(tenant, client_id)];
+    if (slot) {
+      r.previous = slot->owner();
+      if (clean_session || !slot->persistent()) {
+        discarded = std::move(slot);
+      }
+    }
+    if (!slot) {
+      slot = std::make_shared<session>(tenant, client_id, !clean_session, metrics_);
+      if (!clean_session) metrics_.sessions_persistent.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      r.session_present = true;  // persistent session resumed [MQTT-3.2.2-2]
+    }
+    r.s = slot;
+    r.s->attach(owner);
+    if (discarded) {
+      // Detach first so the old connection's later release() is a no-op for it.
+      discarded->detach(r.previous.get(), 0);
+      unsubscribe_all(discarded);
+      if (discarded->persistent()) metrics_.sessions_persistent.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  if (r.previous) metrics_.takeovers.fetch_add(1, std::memory_order_relaxed);
+  return r;
+}
+
+void session_registry::release(const std::shared_ptr<session>& s, const session_owner* owner, std::int64_t now) {
+  if (!s->detach(owner, now)) return;  // taken over meanwhile: the new owner keeps it
+  if (s->persistent()) return;
+  std::lock_guard lock(mutex_);
+  auto it = sessions_.find(key(s->tenant(), s->client_id()));
+  if (it == sessions_.end() || it->second != s) return;
+  if (it->second->connected()) return;  // re-attached between detach and here
+  sessions_.erase(it);
+  unsubscribe_all(s);
+}
+
+std::size_t session_registry::sweep(std::int64_t now, std::int64_t expiry_seconds) {
+  std::vector<std::shared_ptr<session>> expired;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      auto& s = it->second;
+      if (s->persistent() && !s->connected() && s->disconnected_at() + expiry_seconds <= now) {
+        unsubscribe_all(s);
+        expired.push_back(std::move(s));
+        it = sessions_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& s : expired) {
+    std::size_t q = s->queued();
+    if (q) metrics_.drop(drop_reason::session_expired, q);
+    metrics_.sessions_persistent.fetch_sub(1, std::memory_order_relaxed);
+  }
+  std::vector<std::shared_ptr<session>> all;
+  {
+    std::lock_guard lock(mutex_);
+    all.reserve(sessions_.size());
+    for (auto& [k, s] : sessions_) all.push_back(s);
+  }
+  for (auto& s : all) s->expire_messages(now);
+  return expired.size();
+}
+
+void session_registry::for_each(const std::string& tenant,
+                                const std::function<void(const std::shared_ptr<session>&)>& f) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& [k, s] : sessions_) {
+    if (tenant.empty() || s->tenant() == tenant) f(s);
+  }
+}
+
+bool session_registry::remove(const std::string& tenant, const std::string& client_id, const std::string& reason) {
+  std::shared_ptr<session> s;
+  std::shared_ptr<session_owner> owner;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = sessions_.find(key(tenant, client_id));
+    if (it == sessions_.end()) return false;
+    s = std::move(it->second);
+    sessions_.erase(it);
+    owner = s->owner();
+    s->detach(owner.get(), 0);
+    unsubscribe_all(s);
+  }
+  if (s->persistent()) metrics_.sessions_persistent.fetch_sub(1, std::memory_order_relaxed);
+  if (owner) owner->kick(reason);
+  return true;
+}
+
+bool session_registry::is_live_locked(const std::shared_ptr<session>& s) const {
+  auto it = sessions_.find(key(s->tenant(), s->client_id()));
+  return it != sessions_.end() && it->second == s;
+}
+
+bool session_registry::subscribe(const std::shared_ptr<session>& s, const std::string& filter, std::uint8_t qos) {
+  std::lock_guard lock(mutex_);
+  if (!is_live_locked(s)) return false;
+  s->set_subscription(filter, qos);
+  router_.subscribe(s->tenant(), filter, s.get(), qos);
+  return true;
+}
+
+bool session_registry::unsubscribe(const std::shared_ptr<session>& s, const std::string& filter) {
+  std::lock_guard lock(mutex_);
+  if (!is_live_locked(s)) return false;
+  s->remove_subscription(filter);
+  return router_.unsubscribe(s->tenant(), filter, s.get());
+}
+
+std::size_t session_registry::size() const {
+  std::lock_guard lock(mutex_);
+  return sessions_.size();
+}
+
+}  // namespace portcullis::broker

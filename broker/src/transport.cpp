@@ -1,0 +1,196 @@
+// The two transports. TCP waits for readability with no buffer and then reads
+// into a per-thread buffer (no per-connection read buffer while idle), and writes
+// the connection's gather list in one call. TLS reads into a per-connection buffer
+// (OpenSSL may hold decrypted bytes, so readiness of the socket is not enough) and
+// linearises each batch into one buffer so that it becomes few TLS records instead
+// of one record per gather element.
+
+#include "transport.hpp"
+
+#include <array>
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/write.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "portcullis/broker/logging.hpp"
+
+namespace portcullis::broker {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t read_chunk = 64 * 1024;
+
+class tcp_connection final : public connection {
+ public:
+  tcp_connection(broker_context& ctx, const listener_config& l, tcp::socket&& s, std::string remote)
+      : connection(ctx, l, s.get_executor(), std::move(remote)), socket_(std::move(s)) {}
+
+ private:
+  std::shared_ptr<tcp_connection> self() { return std::static_pointer_cast<tcp_connection>(shared_from_this()); }
+
+  void transport_start() override {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    socket_.set_option(tcp::no_delay(true), ec);  // latency: never wait for Nagle
+    on_transport_ready();
+  }
+
+  void transport_read() override {
+    socket_.async_wait(tcp::socket::wait_read, [self = self()](const boost::system::error_code& ec) {
+      self->on_readable(ec);
+    });
+  }
+
+  void on_readable(const boost::system::error_code& wait_ec) {
+    if (wait_ec) return on_read_error(wait_ec);
+    // One buffer per worker thread: only used between the read and on_bytes,
+    // which copies what it keeps, so connections on this thread can share it.
+    thread_local std::unique_ptr<std::array<std::uint8_t, read_chunk>> buffer =
+        std::make_unique<std::array<std::uint8_t, read_chunk>>();
+    for (int round = 0; round < 4; ++round) {
+      boost::system::error_code ec;
+      std::size_t n = socket_.read_some(asio::buffer(*buffer), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+      if (ec) return on_read_error(ec);
+      if (!on_bytes({buffer->data(), n})) return;  // paused or closed
+      if (n < buffer->size()) break;
+    }
+    transport_read();
+  }
+
+  void transport_write(const std::vector<asio::const_buffer>& buffers) override {
+    asio::async_write(socket_, buffers, [self = self()](const boost::system::error_code& ec, std::size_t n) {
+      self->on_written(ec, n);
+    });
+  }
+
+  void transport_close() override {
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+  }
+
+  tcp::socket socket_;
+};
+
+class tls_connection final : public connection {
+ public:
+  tls_connection(broker_context& ctx, const listener_config& l, tcp::socket&& s, std::string remote,
+                 std::shared_ptr<asio::ssl::context> tls)
+      : connection(ctx, l, s.get_executor(), std::move(remote)), tls_(std::move(tls)), stream_(std::move(s), *tls_) {}
+
+ private:
+  std::shared_ptr<tls_connection> self() { return std::static_pointer_cast<tls_connection>(shared_from_this()); }
+
+  void transport_start() override {
+    boost::system::error_code ec;
+    stream_.lowest_layer().set_option(tcp::no_delay(true), ec);
+    stream_.async_handshake(asio::ssl::stream_base::server, [self = self()](const boost::system::error_code& hec) {
+      if (hec) {
+        logger("broker")->debug("TLS handshake failed remote={}: {}", self->remote(), hec.message());
+        self->on_read_error(hec);
+        return;
+      }
+      self->read_buffer_ = std::make_unique<std::uint8_t[]>(tls_read_chunk);
+      self->on_transport_ready();
+    });
+  }
+
+  void transport_read() override {
+    stream_.async_read_some(asio::buffer(read_buffer_.get(), tls_read_chunk),
+                            [self = self()](const boost::system::error_code& ec, std::size_t n) {
+                              if (ec) return self->on_read_error(ec);
+                              if (self->on_bytes({self->read_buffer_.get(), n})) self->transport_read();
+                            });
+  }
+
+  void transport_write(const std::vector<asio::const_buffer>& buffers) override {
+    write_buffer_.clear();
+    for (const auto& b : buffers) {
+      const auto* p = static_cast<const std::uint8_t*>(b.data());
+      write_buffer_.insert(write_buffer_.end(), p, p + b.size());
+    }
+    asio::async_write(stream_, asio::buffer(write_buffer_),
+                      [self = self()](const boost::system::error_code& ec, std::size_t n) {
+                        self->write_buffer_.clear();
+                        self->on_written(ec, n);
+                      });
+  }
+
+  void transport_close() override {
+    boost::system::error_code ec;
+    stream_.lowest_layer().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.lowest_layer().close(ec);
+  }
+
+  std::vector<std::vector<std::uint8_t>> transport_peer_chain() override {
+    std::vector<std::vector<std::uint8_t>> chain;
+    SSL* ssl = stream_.native_handle();
+    auto append = [&](X509* cert) {
+      int len = i2d_X509(cert, nullptr);
+      if (len <= 0) return;
+      std::vector<std::uint8_t> der(static_cast<std::size_t>(len));
+      unsigned char* p = der.data();
+      i2d_X509(cert, &p);
+      chain.push_back(std::move(der));
+    };
+    X509* leaf = SSL_get0_peer_certificate(ssl);
+    if (!leaf) return chain;
+    append(leaf);
+    // On the server side the peer chain excludes the leaf; keep the order sent.
+    if (STACK_OF(X509)* rest = SSL_get_peer_cert_chain(ssl)) {
+      for (int i = 0; i < sk_X509_num(rest); ++i) append(sk_X509_value(rest, i));
+    }
+    return chain;
+  }
+
+  static constexpr std::size_t tls_read_chunk = 16 * 1024;
+  std::shared_ptr<asio::ssl::context> tls_;
+  asio::ssl::stream<tcp::socket> stream_;
+  std::unique_ptr<std::uint8_t[]> read_buffer_;
+  std::vector<std::uint8_t> write_buffer_;
+};
+
+}  // namespace
+
+std::shared_ptr<connection> make_tcp_connection(broker_context& ctx, const listener_config& l, tcp::socket&& socket,
+                                                std::string remote) {
+  return std::make_shared<tcp_connection>(ctx, l, std::move(socket), std::move(remote));
+}
+
+std::shared_ptr<connection> make_tls_connection(broker_context& ctx, const listener_config& l, tcp::socket&& socket,
+                                                std::string remote, std::shared_ptr<asio::ssl::context> tls) {
+  return std::make_shared<tls_connection>(ctx, l, std::move(socket), std::move(remote), std::move(tls));
+}
+
+std::shared_ptr<asio::ssl::context> make_tls_context(const listener_config& l, std::size_t index) {
+  std::string key = "listeners[" + std::to_string(index) + "].tls";
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  SSL_CTX* native = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::single_dh_use);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(l.tls->cert, ec);
+  if (ec) throw config_error(key + ".cert", "cannot load certificate chain " + l.tls->cert + ": " + ec.message());
+  ctx->use_private_key_file(l.tls->key, asio::ssl::context::pem, ec);
+  if (ec) throw config_error(key + ".key", "cannot load private key " + l.tls->key + ": " + ec.message());
+  if (SSL_CTX_check_private_key(native) != 1) {
+    throw config_error(key + ".key", "private key does not match the certificate");
+  }
+  if (l.tls->client_certs != client_cert_mode::none) {
+    // The TLS layer only collects the client's chain; the mtls auth method
+    // validates it against the tenant CAs (which change at run time).
+    int mode = SSL_VERIFY_PEER;
+    if (l.tls->client_certs == client_cert_mode::required) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(native, mode, [](int, X509_STORE_CTX*) { return 1; });
+  }
+  return ctx;
+}
+
+}  // namespace portcullis::broker

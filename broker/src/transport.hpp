@@ -1,0 +1,28 @@
+#pragma once
+// Plain TCP and TLS transports for `connection`, and the TLS context factory.
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include "connection.hpp"
+
+namespace portcullis::broker {
+
+/// Creates a connection over a plain TCP socket (already accepted, on its worker).
+std::shared_ptr<connection> make_tcp_connection(broker_context& ctx, const listener_config& l,
+                                                boost::asio::ip::tcp::socket&& socket, std::string remote);
+
+/// Creates a connection over TLS; the handshake runs in start().
+std::shared_ptr<connection> make_tls_connection(broker_context& ctx, const listener_config& l,
+                                                boost::asio::ip::tcp::socket&& socket, std::string remote,
+                                                std::shared_ptr<boost::asio::ssl::context> tls);
+
+/// Server TLS context from the listener's files: TLS 1.2 minimum, client
+/// certificates requested per `client_certs` (accepted at the TLS layer and
+/// validated by the mtls auth method against the tenant CAs). Throws config_error.
+std::shared_ptr<boost::asio::ssl::context> make_tls_context(const listener_config& l, std::size_t index);
+
+}  // namespace portcullis::broker
