@@ -9,10 +9,13 @@
 // without wildcards. What is *policy* rather than wire validity (protocol level 4
 // only, the SPEC §6 topic character set, client-id length) is left to the broker,
 // which has a specific answer for each (CONNACK 0x01, SUBACK 0x80, ...).
+//
+// Thread safety: all functions are pure (no shared state); distinct objects: safe.
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -25,10 +28,18 @@ namespace portcullis::protocol {
 /// Either a packet or the reason the frame is malformed.
 using decode_result = std::variant<packet, decode_error>;
 
-/// Decodes one frame. A PUBLISH refers into `f.body` (no copy).
+/// Decodes one frame. A PUBLISH refers into `f.body` (no copy): its topic and
+/// payload are views into the body and `publish.frame` shares the allocation.
+/// The fixed-header flags are checked again, so hand-built frames are safe too.
+/// Never throws for malformed input (only std::bad_alloc for owned strings).
 decode_result decode(const frame& f);
 
-/// Appends the wire form of `p` (fixed header included) to `out`.
+/// Appends the wire form of `p` (fixed header included) to `out`, with the
+/// canonical fixed-header flags (0b0010 for PUBREL/SUBSCRIBE/UNSUBSCRIBE) and the
+/// CONNECT flags computed from the optional fields. Preconditions (the caller
+/// built the packet, so they are asserted, not reported): every string fits a
+/// 2-byte length (<= 65535 bytes), QoS values <= 2, the whole Remaining Length
+/// < 268,435,456. encode does not validate: e.g. a zero packet id is written as is.
 void encode(const packet& p, std::vector<std::uint8_t>& out);
 
 /// Writes the Remaining Length encoding of `length` (< 268,435,456) into `out`

@@ -10,7 +10,8 @@ namespace portcullis::protocol {
 enum class decode_error : std::uint8_t {
   none = 0,
   remaining_length_overflow,   // more than 4 Remaining Length bytes [MQTT-2.2.3]
-  remaining_length_noncanonical,  // a non-minimal encoding (e.g. 0x80 0x00)
+  remaining_length_noncanonical,  // a non-minimal encoding (e.g. 0x80 0x00); reserved: MQTT 3.1.1
+                                  // does not forbid it, so frame_reader accepts it (see frame_reader.cpp)
   packet_too_large,            // fixed header + remaining length > max_packet_bytes
   reserved_packet_type,        // type 0 or 15
   invalid_fixed_header_flags,  // reserved flag bits wrong [MQTT-2.2.2-1, -2]
@@ -27,9 +28,10 @@ enum class decode_error : std::uint8_t {
   invalid_topic_filter,        // empty filter [MQTT-4.7.3-1]
   invalid_subscribe_options,   // reserved bits in the requested-QoS byte [MQTT-3-8.3-4]
   invalid_return_code,         // CONNACK/SUBACK with an undefined code
+  invalid_connack_flags,       // CONNACK acknowledge flags other than bit 0 set (§3.2.2.1)
 };
 
-/// Stable, loggable name, e.g. "mqtt.packet_too_large".
+/// Stable, loggable name, e.g. "mqtt.packet_too_large" ("mqtt.<enumerator>").
 std::string_view name_of(decode_error e) noexcept;
 
 }  // namespace portcullis::protocol

@@ -48,10 +48,12 @@ class frame_reader {
   /// (the connection must close).
   result feed(std::span<const std::uint8_t> input);
 
-  /// Moves out the completed frame and resets for the next one.
+  /// Moves out the completed frame and resets for the next one. Without a
+  /// complete frame it returns an empty frame (header 0) and drops any partial one.
   frame take() noexcept;
 
-  /// True when no partial frame is buffered (nothing held between packets).
+  /// True when no partial frame is buffered (nothing held between packets);
+  /// false while a frame is partial or complete-but-not-taken, and after an error.
   bool idle() const noexcept;
 
   std::size_t max_packet_bytes() const noexcept { return max_packet_bytes_; }
@@ -67,6 +69,7 @@ class frame_reader {
   shared_buffer body_;
   bool complete_ = false;
   bool failed_ = false;
+  decode_error error_ = decode_error::none;  // repeated by feed() once failed_
 };
 
 }  // namespace portcullis::protocol

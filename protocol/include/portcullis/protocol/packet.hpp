@@ -36,6 +36,8 @@ struct will_message {
   std::string payload;  // binary
   std::uint8_t qos = 0;
   bool retain = false;
+
+  bool operator==(const will_message&) const = default;
 };
 
 struct connect {
@@ -47,11 +49,15 @@ struct connect {
   std::optional<will_message> will;
   std::optional<std::string> username;
   std::optional<std::string> password;  // binary data
+
+  bool operator==(const connect&) const = default;
 };
 
 struct connack {
   bool session_present = false;
   connack_code return_code = connack_code::accepted;
+
+  bool operator==(const connack&) const = default;
 };
 
 struct publish {
@@ -62,21 +68,43 @@ struct publish {
   std::string_view topic;       // view into `frame`
   std::string_view payload;     // view into `frame`
   shared_buffer frame;          // owns topic and payload (the variable header + payload bytes)
+
+  /// Compares the fields and the topic/payload contents; `frame` (the owner) is ignored.
+  bool operator==(const publish& other) const noexcept {
+    return dup == other.dup && qos == other.qos && retain == other.retain &&
+           packet_id == other.packet_id && topic == other.topic && payload == other.payload;
+  }
 };
 
-struct puback { std::uint16_t packet_id = 0; };
-struct pubrec { std::uint16_t packet_id = 0; };
-struct pubrel { std::uint16_t packet_id = 0; };
-struct pubcomp { std::uint16_t packet_id = 0; };
+struct puback {
+  std::uint16_t packet_id = 0;
+  bool operator==(const puback&) const = default;
+};
+struct pubrec {
+  std::uint16_t packet_id = 0;
+  bool operator==(const pubrec&) const = default;
+};
+struct pubrel {
+  std::uint16_t packet_id = 0;
+  bool operator==(const pubrel&) const = default;
+};
+struct pubcomp {
+  std::uint16_t packet_id = 0;
+  bool operator==(const pubcomp&) const = default;
+};
 
 struct subscription {
   std::string filter;
   std::uint8_t qos = 0;  // requested QoS, 0..2
+
+  bool operator==(const subscription&) const = default;
 };
 
 struct subscribe {
   std::uint16_t packet_id = 0;
   std::vector<subscription> subscriptions;  // at least one
+
+  bool operator==(const subscribe&) const = default;
 };
 
 /// SUBACK return codes: 0x00, 0x01, 0x02 granted QoS; 0x80 failure.
@@ -85,17 +113,30 @@ inline constexpr std::uint8_t suback_failure = 0x80;
 struct suback {
   std::uint16_t packet_id = 0;
   std::vector<std::uint8_t> return_codes;
+
+  bool operator==(const suback&) const = default;
 };
 
 struct unsubscribe {
   std::uint16_t packet_id = 0;
   std::vector<std::string> filters;  // at least one
+
+  bool operator==(const unsubscribe&) const = default;
 };
 
-struct unsuback { std::uint16_t packet_id = 0; };
-struct pingreq {};
-struct pingresp {};
-struct disconnect {};
+struct unsuback {
+  std::uint16_t packet_id = 0;
+  bool operator==(const unsuback&) const = default;
+};
+struct pingreq {
+  bool operator==(const pingreq&) const = default;
+};
+struct pingresp {
+  bool operator==(const pingresp&) const = default;
+};
+struct disconnect {
+  bool operator==(const disconnect&) const = default;
+};
 
 using packet = std::variant<connect, connack, publish, puback, pubrec, pubrel, pubcomp, subscribe,
                             suback, unsubscribe, unsuback, pingreq, pingresp, disconnect>;

@@ -5,6 +5,8 @@
 // empty); `+` and `#` appear only in filters, `+` alone in its level, `#` alone in
 // the last level; topics starting with `$` are reserved for the broker, so clients
 // can neither publish to nor subscribe to them. Maximum length 65535 bytes.
+//
+// Thread safety: pure functions.
 
 #include <string_view>
 

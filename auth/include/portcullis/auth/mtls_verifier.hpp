@@ -1,0 +1,38 @@
+#pragma once
+// Verifies a TLS client certificate chain (SPEC §4.2 "mtls"): the peer chain (DER, leaf first,
+// as the TLS peer sent it; extra certificates may come in any order) must validate with
+// OpenSSL against exactly one registered tenant CA (partial chain allowed, verification time
+// `now`, purpose sslclient: keyUsage, when present, must allow digitalSignature and
+// extendedKeyUsage, when present, must allow clientAuth), and the MQTT client id must equal
+// the leaf's subject CN. Policy: the x5c device-profile rules (v3, keyUsage present, AKI
+// present) are NOT required here: the TLS handshake already proved key possession and SPEC
+// §4.2 asks only for a chain to a registered CA. Every chain failure is mtls.chain with the
+// underlying check named in the detail.
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include <boost/system/result.hpp>
+
+#include "portcullis/auth/failure.hpp"
+#include "portcullis/auth/identity.hpp"
+
+namespace portcullis::auth {
+
+class trust_store;
+
+struct mtls_options {
+  std::size_t client_id_min = 16;  ///< bytes
+  std::size_t client_id_max = 128;
+  std::size_t max_chain_certificates = 8;
+};
+
+/// Returns the identity (method "mtls", no expires_at) or the failure.
+/// Never throws for bad input. Thread-safety: reentrant; `store` may be shared.
+boost::system::result<identity, auth_failure> verify_mtls(
+    const std::vector<std::vector<std::uint8_t>>& peer_chain_der, std::string_view client_id,
+    const trust_store& store, std::int64_t now, const mtls_options& options = {});
+
+}  // namespace portcullis::auth

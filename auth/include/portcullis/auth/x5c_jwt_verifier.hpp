@@ -1,0 +1,59 @@
+#pragma once
+// Verifies an MQTT CONNECT carrying an x5c JWT (SPEC §4.1, seed 000): username is the
+// configured bearer name, the password is a compact RS256 JWS whose x5c header holds the
+// device certificate chain (device first), chaining to a registered tenant CA.
+//
+// Rules, in the order they are checked (cheap first; the first failure is returned):
+//   auth.username, client_id.length, jwt.format (size ≤ 16 KiB, 3 strict base64url parts,
+//   strict JSON objects without duplicate keys), jwt.alg (exactly "RS256"), jwt.typ ("JWT"),
+//   jwt.x5c (header jwk/jku/x5u refused: the key comes only from x5c), claims jti, iss, sub,
+//   aud, iat, exp, nbf, lifetime, schemas, ten (format); then x5c parsing (1–3 standard base64
+//   DER certs ≤ 8 KiB each) → [chain cache] → cert.version, cert.key_usage, cert.aki,
+//   cert.issuer, x5c.expired, x5c.order, x5c.no_tenant_ca, x5c.chain → jwt.ten (tenant of the
+//   matched CA) → jwt.signature (device key, RSA ≥ 2048 bits, RSASSA-PKCS1-v1_5 SHA-256).
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/system/result.hpp>
+
+#include "portcullis/auth/failure.hpp"
+#include "portcullis/auth/identity.hpp"
+
+namespace portcullis::auth {
+
+class trust_store;
+class chain_cache;
+
+/// Mirrors the `auth.x5c_jwt` and `auth.client_id` config keys; initialisers are the defaults.
+struct x5c_options {
+  std::string username = "_CertificateBearer";
+  std::string audience = "MQTTBroker";
+  std::vector<std::string> schemas = {"urn:siemens:mindsphere:v1"};
+  std::int64_t max_lifetime_seconds = 3600;
+  std::int64_t clock_skew_seconds = 60;
+  std::size_t client_id_min = 16;  ///< bytes (MQTT measures client ids in UTF-8 bytes)
+  std::size_t client_id_max = 128;
+};
+
+/// Hard input limits (DoS guards): larger inputs are refused before any parsing.
+inline constexpr std::size_t max_password_bytes = 16 * 1024;  // → jwt.format
+inline constexpr std::size_t max_certificate_bytes = 8 * 1024;  // per x5c entry → jwt.x5c
+inline constexpr std::size_t max_x5c_certificates = 3;
+
+/// Verifies one CONNECT's credentials at time `now` (epoch seconds; also the X.509
+/// verification time). Returns the identity, or the first rule that failed.
+/// `cache` (optional) remembers validated chains; the signature and claims are always checked.
+/// Never throws for bad input. Thread-safety: reentrant; `store` and `cache` may be shared.
+boost::system::result<identity, auth_failure> verify_x5c_jwt(std::string_view username,
+                                                              std::string_view password,
+                                                              std::string_view client_id,
+                                                              const trust_store& store,
+                                                              const x5c_options& options,
+                                                              std::int64_t now,
+                                                              chain_cache* cache = nullptr);
+
+}  // namespace portcullis::auth

@@ -1,0 +1,66 @@
+// Tenant CA upload checks (SPEC §4.4, rules and codes in ca_onboarding.hpp). The proof of
+// possession is the verification certificate: its signature must verify with the uploaded
+// CA's public key, and its CN is the registration code the broker then redeems.
+
+#include "portcullis/auth/ca_onboarding.hpp"
+
+#include "openssl_util.hpp"
+
+namespace portcullis::auth {
+namespace {
+
+using detail::format_time;
+
+ca_upload_error error(std::string code, std::string message) {
+  detail::drain_errors();
+  return {std::move(code), std::move(message)};
+}
+
+}  // namespace
+
+boost::system::result<ca_info, ca_upload_error> inspect_ca_upload(std::string_view ca_pem,
+                                                                  std::string_view verification_pem,
+                                                                  std::int64_t now) {
+  auto cas = detail::parse_pem_certs(ca_pem);
+  if (!cas || cas->size() != 1) {
+    return error("ca.pem", cas ? "upload exactly one CA certificate" : "certificate is not a PEM certificate");
+  }
+  X509* ca = cas->front().get();
+  if (!detail::is_ca_cert(ca)) {
+    return error("ca.not_ca", "certificate is not a CA (basicConstraints CA:TRUE missing)");
+  }
+  ca_info info;
+  info.not_before = detail::not_before_of(ca);
+  info.not_after = detail::not_after_of(ca);
+  if (now < info.not_before) {
+    return error("ca.not_yet_valid", "CA is not valid before " + format_time(info.not_before));
+  }
+  if (now > info.not_after) {
+    return error("ca.expired", "CA expired at " + format_time(info.not_after));
+  }
+  auto verifications = detail::parse_pem_certs(verification_pem);
+  if (!verifications || verifications->size() != 1) {
+    return error("verification.pem", verifications ? "upload exactly one verification certificate"
+                                                   : "verification certificate is not a PEM certificate");
+  }
+  X509* verification = verifications->front().get();
+  info.verification_cn = detail::common_name_of(verification);
+  if (info.verification_cn.empty()) {
+    return error("verification.no_cn", "verification certificate has no subject CN (the registration code)");
+  }
+  if (X509_NAME_cmp(X509_get_issuer_name(verification), X509_get_subject_name(ca)) != 0) {
+    return error("verification.issuer", "verification certificate issuer " + detail::issuer_of(verification) +
+                                            " is not the CA subject " + detail::subject_of(ca));
+  }
+  EVP_PKEY* ca_key = X509_get0_pubkey(ca);
+  if (ca_key == nullptr || X509_verify(verification, ca_key) != 1) {
+    return error("verification.signature", "verification certificate is not signed by the CA's private key");
+  }
+  info.der = detail::to_der(ca);
+  info.sha256 = detail::sha256_hex_of(info.der);
+  info.subject = detail::subject_of(ca);
+  detail::drain_errors();
+  return info;
+}
+
+}  // namespace portcullis::auth

@@ -1,0 +1,19 @@
+#pragma once
+// Private interface of chain_cache for the x5c verifier.
+
+#include <optional>
+#include <string>
+
+#include "chain_validation.hpp"
+#include "portcullis/auth/chain_cache.hpp"
+
+namespace portcullis::auth::detail {
+
+struct chain_cache_access {
+  /// The cached facts when still usable at `now` against `store`; counts a hit or a miss.
+  static std::optional<chain_facts> lookup(chain_cache& cache, const std::string& key, const trust_store& store,
+                                           std::int64_t now);
+  static void insert(chain_cache& cache, const std::string& key, const chain_facts& facts, std::int64_t now);
+};
+
+}  // namespace portcullis::auth::detail

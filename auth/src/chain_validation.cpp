@@ -1,0 +1,284 @@
+// Certificate-chain rules shared by the x5c JWT and mTLS verifiers (chain_validation.hpp).
+//
+// Order of checks (each recorded in the rule_log): device profile (cert.version,
+// cert.key_usage, cert.aki, cert.issuer), validity of every presented certificate
+// (x5c.expired, naming the certificate), issuer order (x5c.order), the registered CA
+// (x5c.no_tenant_ca), then X509_verify_cert with that CA as the ONLY trusted certificate,
+// X509_V_FLAG_PARTIAL_CHAIN (the CA may be an intermediate) and verification time `now`
+// (x5c.chain; an expired anchor is reported as x5c.expired).
+//
+// Anchor choice: the lowest registered CA wins: a presented certificate (index ≥ 1) whose DER
+// equals an anchor, else an anchor that issued (name match + signature) a presented
+// certificate — for ordered x5c chains only the last one. Index 0 is never an anchor: the
+// device certificate must be issued by a tenant CA, not be one.
+
+#include "chain_validation.hpp"
+
+#include <algorithm>
+
+#include <openssl/evp.h>
+#include <openssl/x509_vfy.h>
+
+#include "base64.hpp"
+#include "portcullis/auth/x5c_jwt_verifier.hpp"
+
+namespace portcullis::auth::detail {
+namespace {
+
+using entry = trust_store::impl::entry;
+
+void check_device_profile(X509* device, const std::string& who, rule_log& log) {
+  long version = X509_get_version(device);  // 0-based: 2 means v3
+  log.check(version == X509_VERSION_3, reason::cert_version,
+            who + " is X.509 v" + std::to_string(version + 1) + (version == X509_VERSION_3 ? "" : ", v3 required"));
+  if (log.stop()) {
+    return;
+  }
+  std::uint32_t flags = X509_get_extension_flags(device);
+  if ((flags & EXFLAG_KUSAGE) == 0) {
+    log.fail(reason::cert_key_usage, who + " has no keyUsage extension");
+  } else {
+    bool ds = (X509_get_key_usage(device) & KU_DIGITAL_SIGNATURE) != 0;
+    log.check(ds, reason::cert_key_usage,
+              who + (ds ? " keyUsage includes digitalSignature" : " keyUsage lacks digitalSignature"));
+  }
+  if (log.stop()) {
+    return;
+  }
+  bool has_aki = X509_get_ext_by_NID(device, NID_authority_key_identifier, -1) >= 0;
+  log.check(has_aki, reason::cert_aki,
+            who + (has_aki ? " has an Authority Key Identifier" : " has no Authority Key Identifier"));
+  if (log.stop()) {
+    return;
+  }
+  bool has_issuer = X509_NAME_entry_count(X509_get_issuer_name(device)) > 0;
+  log.check(has_issuer, reason::cert_issuer,
+            has_issuer ? "issuer " + issuer_of(device) : who + " has an empty issuer DN");
+}
+
+bool check_validity(const std::vector<x509_ptr>& chain, std::int64_t now, rule_log& log) {
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    std::int64_t nb = not_before_of(chain[i].get());
+    std::int64_t na = not_after_of(chain[i].get());
+    if (now < nb) {
+      return log.fail(reason::x5c_expired, label(chain, i) + " is not valid before " + format_time(nb) +
+                                               " (now " + format_time(now) + ")");
+    }
+    if (now > na) {
+      return log.fail(reason::x5c_expired, label(chain, i) + " expired at " + format_time(na) + " (now " +
+                                               format_time(now) + ")");
+    }
+  }
+  return log.pass(reason::x5c_expired, "all " + std::to_string(chain.size()) + " certificates valid now");
+}
+
+bool check_order(const std::vector<x509_ptr>& chain, rule_log& log) {
+  for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
+    int rc = X509_check_issued(chain[i + 1].get(), chain[i].get());
+    // Only name/key-identifier mismatches mean "wrong order"; other problems of a real issuer
+    // (e.g. keyUsage without keyCertSign) are left for path validation to report.
+    if (rc == X509_V_ERR_SUBJECT_ISSUER_MISMATCH || rc == X509_V_ERR_AKID_SKID_MISMATCH ||
+        rc == X509_V_ERR_AKID_ISSUER_SERIAL_MISMATCH) {
+      return log.fail(reason::x5c_order, label(chain, i + 1) + " is not the issuer of " + label(chain, i) + " (" +
+                                             X509_verify_cert_error_string(rc) + ")");
+    }
+  }
+  return log.pass(reason::x5c_order, "each certificate is issued by the next");
+}
+
+// True when `anchor` issued `cert`: names and key identifiers match and the signature verifies.
+bool issued_by(const entry& anchor, X509* cert) {
+  if (X509_check_issued(anchor.cert.get(), cert) != X509_V_OK) {
+    return false;
+  }
+  EVP_PKEY* key = X509_get0_pubkey(anchor.cert.get());
+  bool ok = key != nullptr && X509_verify(cert, key) == 1;
+  drain_errors();
+  return ok;
+}
+
+const entry* find_anchor(const std::vector<x509_ptr>& chain, const trust_store::impl& store, bool ordered) {
+  for (std::size_t i = 1; i < chain.size(); ++i) {
+    if (auto it = store.by_sha256.find(fingerprint(chain[i].get())); it != store.by_sha256.end()) {
+      return &store.entries[it->second];
+    }
+  }
+  std::size_t first = ordered ? chain.size() - 1 : 0;
+  for (std::size_t i = first; i < chain.size(); ++i) {
+    auto [lo, hi] = store.by_subject.equal_range(issuer_of(chain[i].get()));
+    for (auto it = lo; it != hi; ++it) {
+      if (issued_by(store.entries[it->second], chain[i].get())) {
+        return &store.entries[it->second];
+      }
+    }
+  }
+  return nullptr;
+}
+
+// X509_verify_cert against `anchor` only. On success fills the validity window of the built
+// chain into facts.
+bool verify_path(const std::vector<x509_ptr>& chain, const entry& anchor, std::int64_t now, int purpose,
+                 chain_facts& facts, rule_log& log) {
+  x509_store_ptr store(X509_STORE_new());
+  x509_store_ctx_ptr ctx(X509_STORE_CTX_new());
+  x509_stack_ptr untrusted(sk_X509_new_null());
+  if (!store || !ctx || !untrusted || X509_STORE_add_cert(store.get(), anchor.cert.get()) != 1) {
+    return log.fail(reason::internal, with_errors("cannot set up path validation"));
+  }
+  for (std::size_t i = 1; i < chain.size(); ++i) {
+    if (sk_X509_push(untrusted.get(), chain[i].get()) <= 0) {  // borrowed: chain outlives ctx
+      return log.fail(reason::internal, with_errors("cannot set up path validation"));
+    }
+  }
+  if (X509_STORE_CTX_init(ctx.get(), store.get(), chain[0].get(), untrusted.get()) != 1) {
+    return log.fail(reason::internal, with_errors("cannot set up path validation"));
+  }
+  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
+  X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(now));
+  X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
+  X509_VERIFY_PARAM_set_depth(param, 8);
+  if (purpose != 0 && X509_STORE_CTX_set_purpose(ctx.get(), purpose) != 1) {
+    return log.fail(reason::internal, with_errors("cannot set verification purpose"));
+  }
+  int rc = X509_verify_cert(ctx.get());
+  std::string errors = drain_errors();
+  if (rc != 1) {
+    int err = X509_STORE_CTX_get_error(ctx.get());
+    int depth = X509_STORE_CTX_get_error_depth(ctx.get());
+    X509* where = X509_STORE_CTX_get_current_cert(ctx.get());
+    std::string detail = "depth " + std::to_string(depth) + (where ? " (" + subject_of(where) + ")" : "") + ": " +
+                         X509_verify_cert_error_string(err) + " (CA " + anchor.info.id + ")";
+    bool time_error = err == X509_V_ERR_CERT_HAS_EXPIRED || err == X509_V_ERR_CERT_NOT_YET_VALID;
+    return log.fail(time_error ? reason::x5c_expired : reason::x5c_chain, detail);
+  }
+  STACK_OF(X509)* built = X509_STORE_CTX_get0_chain(ctx.get());
+  for (int i = 0; i < sk_X509_num(built); ++i) {
+    X509* c = sk_X509_value(built, i);
+    facts.not_before = std::max(facts.not_before, not_before_of(c));
+    facts.not_after = std::min(facts.not_after, not_after_of(c));
+  }
+  return log.pass(reason::x5c_chain, "verified " + std::to_string(sk_X509_num(built)) +
+                                         " certificates up to CA " + anchor.info.id + " (" + anchor.info.subject + ")");
+}
+
+}  // namespace
+
+std::string label(const std::vector<x509_ptr>& chain, std::size_t index) {
+  return "x5c[" + std::to_string(index) + "] " + subject_of(chain[index].get());
+}
+
+std::optional<std::vector<std::vector<std::uint8_t>>> decode_x5c(const rapidjson::Value* x5c, rule_log& log) {
+  if (x5c == nullptr) {
+    log.fail(reason::jwt_x5c, "header has no x5c");
+    return std::nullopt;
+  }
+  if (!x5c->IsArray()) {
+    log.fail(reason::jwt_x5c, "x5c is not an array");
+    return std::nullopt;
+  }
+  auto n = x5c->Size();
+  if (n == 0 || n > max_x5c_certificates) {
+    log.fail(reason::jwt_x5c, "x5c has " + std::to_string(n) + " certificates, 1-3 allowed");
+    return std::nullopt;
+  }
+  std::vector<std::vector<std::uint8_t>> ders;
+  for (rapidjson::SizeType i = 0; i < n; ++i) {
+    const auto& v = (*x5c)[i];
+    std::string where = "x5c[" + std::to_string(i) + "]";
+    if (!v.IsString()) {
+      log.fail(reason::jwt_x5c, where + " is not a string");
+      return std::nullopt;
+    }
+    if (v.GetStringLength() > (max_certificate_bytes + 2) / 3 * 4) {
+      log.fail(reason::jwt_x5c, where + " exceeds " + std::to_string(max_certificate_bytes) + " bytes");
+      return std::nullopt;
+    }
+    auto der = decode_base64({v.GetString(), v.GetStringLength()});
+    if (!der || der->empty()) {
+      log.fail(reason::jwt_x5c, where + " is not strict standard base64 (with padding)");
+      return std::nullopt;
+    }
+    if (der->size() > max_certificate_bytes) {
+      log.fail(reason::jwt_x5c, where + " exceeds " + std::to_string(max_certificate_bytes) + " bytes");
+      return std::nullopt;
+    }
+    ders.push_back(std::move(*der));
+  }
+  return ders;
+}
+
+std::optional<std::vector<x509_ptr>> parse_chain(const std::vector<std::vector<std::uint8_t>>& ders,
+                                                 reason failure_reason, rule_log& log) {
+  std::vector<x509_ptr> chain;
+  for (std::size_t i = 0; i < ders.size(); ++i) {
+    auto cert = parse_der(ders[i]);
+    if (!cert) {
+      log.fail(failure_reason, "certificate " + std::to_string(i) + " is not one DER X.509 certificate");
+      return std::nullopt;
+    }
+    chain.push_back(std::move(cert));
+  }
+  log.pass(failure_reason, std::to_string(chain.size()) + " certificates, device " + subject_of(chain[0].get()));
+  return chain;
+}
+
+std::string chain_key(const std::vector<std::vector<std::uint8_t>>& ders) {
+  std::vector<std::uint8_t> buf;
+  for (const auto& der : ders) {
+    auto n = static_cast<std::uint32_t>(der.size());
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      buf.push_back(static_cast<std::uint8_t>(n >> shift));
+    }
+    buf.insert(buf.end(), der.begin(), der.end());
+  }
+  return sha256_hex_of(buf);
+}
+
+std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, const trust_store& store,
+                                          std::int64_t now, const chain_policy& policy, rule_log& log) {
+  X509* device = chain.front().get();
+  const std::size_t failures_before = log.failures();
+  if (policy.device_profile) {
+    check_device_profile(device, label(chain, 0), log);
+  }
+  if (log.stop() || (!check_validity(chain, now, log) && log.stop())) {
+    return std::nullopt;
+  }
+  if (policy.ordered && !check_order(chain, log) && log.stop()) {
+    return std::nullopt;
+  }
+  const auto& impl = trust_store_access::of(store);
+  const entry* anchor = find_anchor(chain, impl, policy.ordered);
+  if (anchor == nullptr) {
+    log.fail(reason::x5c_no_tenant_ca, "no registered CA is in the chain or issued " +
+                                           label(chain, chain.size() - 1) + " (issuer " +
+                                           issuer_of(chain.back().get()) + ")");
+    return std::nullopt;
+  }
+  log.pass(reason::x5c_no_tenant_ca, "CA " + anchor->info.id + " of tenant " + anchor->info.tenant);
+  chain_facts facts;
+  facts.not_before = INT64_MIN;
+  facts.not_after = INT64_MAX;
+  for (const auto& c : chain) {
+    facts.not_before = std::max(facts.not_before, not_before_of(c.get()));
+    facts.not_after = std::min(facts.not_after, not_after_of(c.get()));
+  }
+  if (!verify_path(chain, *anchor, now, policy.purpose, facts, log) || log.failures() != failures_before) {
+    return std::nullopt;
+  }
+  facts.tenant = anchor->info.tenant;
+  facts.ca_id = anchor->info.id;
+  facts.ca_sha256 = anchor->info.sha256;
+  facts.subject_dn = subject_of(device);
+  facts.common_name = common_name_of(device);
+  facts.cert_sha256 = fingerprint(device);
+  EVP_PKEY* key = X509_get0_pubkey(device);
+  if (key == nullptr || EVP_PKEY_up_ref(key) != 1) {
+    log.fail(reason::jwt_signature, with_errors(label(chain, 0) + " public key unreadable"));
+    return std::nullopt;
+  }
+  facts.device_key = std::shared_ptr<EVP_PKEY>(key, EVP_PKEY_free);
+  return facts;
+}
+
+}  // namespace portcullis::auth::detail

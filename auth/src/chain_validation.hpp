@@ -1,0 +1,58 @@
+#pragma once
+// Certificate-chain rules shared by the x5c JWT and mTLS verifiers: x5c decoding, the device
+// certificate profile (seed 000), validity at `now`, issuer order, matching the chain to ONE
+// registered tenant CA, and OpenSSL path validation with that CA as the only trust anchor.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "openssl_util.hpp"
+#include "rule_log.hpp"
+#include "trust_store_impl.hpp"
+
+namespace portcullis::auth::detail {
+
+/// What a successful chain validation established (also the chain_cache value).
+struct chain_facts {
+  std::string tenant;
+  std::string ca_id;
+  std::string ca_sha256;
+  std::string subject_dn;
+  std::string common_name;
+  std::string cert_sha256;
+  std::int64_t not_before = 0;  ///< latest notBefore over the chain and anchor
+  std::int64_t not_after = 0;   ///< earliest notAfter over the chain and anchor
+  std::shared_ptr<EVP_PKEY> device_key;
+};
+
+struct chain_policy {
+  bool ordered = true;         ///< x5c.order: each certificate is issued by the next one
+  bool device_profile = true;  ///< cert.version / cert.key_usage / cert.aki / cert.issuer
+  int purpose = 0;             ///< X509_PURPOSE_* for path validation, 0 = none
+};
+
+/// Decodes the x5c header value into DER blobs (jwt.x5c: array of 1–3 strings, strict
+/// standard base64 with padding, ≤ max_certificate_bytes each). Records the rule on failure only.
+std::optional<std::vector<std::vector<std::uint8_t>>> decode_x5c(const rapidjson::Value* x5c, rule_log& log);
+
+/// Parses each DER (whole input must be one certificate). Records jwt.x5c on failure only;
+/// `failure_reason` lets mTLS report its own code.
+std::optional<std::vector<x509_ptr>> parse_chain(const std::vector<std::vector<std::uint8_t>>& ders,
+                                                 reason failure_reason, rule_log& log);
+
+/// SHA-256 over the length-prefixed DERs: the chain_cache key.
+std::string chain_key(const std::vector<std::vector<std::uint8_t>>& ders);
+
+/// Runs every chain rule of `policy` and records each. Returns the facts when all passed.
+std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, const trust_store& store,
+                                          std::int64_t now, const chain_policy& policy, rule_log& log);
+
+/// "x5c[1] CN=Acme Intermediate" style label for details.
+std::string label(const std::vector<x509_ptr>& chain, std::size_t index);
+
+}  // namespace portcullis::auth::detail

@@ -1,0 +1,50 @@
+#pragma once
+// Compact JWS parsing and the header/claim rules of SPEC §4.1 that need no cryptography.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <openssl/evp.h>
+#include <rapidjson/document.h>
+
+#include "portcullis/auth/x5c_jwt_verifier.hpp"
+#include "rule_log.hpp"
+
+namespace portcullis::auth::detail {
+
+struct parsed_jws {
+  rapidjson::Document header;
+  rapidjson::Document claims;
+  std::string_view signing_input;  ///< "<header b64>.<payload b64>", a view into the token
+  std::vector<std::uint8_t> signature;
+};
+
+/// jwt.format: size ≤ max_password_bytes, exactly three '.'-separated strict base64url parts,
+/// header and claims strict JSON objects. Records jwt.format (pass or fail).
+std::optional<parsed_jws> parse_jws(std::string_view token, rule_log& log);
+
+/// jwt.alg (exactly "RS256"), jwt.typ (exactly "JWT"), and refuses key-bearing header
+/// parameters (jwk, jku, x5u → jwt.x5c) and crit (→ jwt.format: no extensions understood).
+void check_header(const rapidjson::Document& header, rule_log& log);
+
+/// Values later rules need.
+struct claim_values {
+  std::string jti;
+  std::optional<std::int64_t> exp;
+  std::string ten;  ///< "" when absent
+};
+
+/// Every claim rule: jti, iss, sub, aud, iat, exp, nbf, lifetime, schemas, ten (format only).
+claim_values check_claims(const rapidjson::Document& claims, std::string_view client_id,
+                          const x5c_options& options, std::int64_t now, rule_log& log);
+
+/// jwt.ten: a non-empty ten must name the tenant owning the matched CA.
+void check_tenant(const claim_values& values, const std::string& ca_tenant, rule_log& log);
+
+/// jwt.signature: RS256 over signing_input with `key` (RSA, ≥ 2048 bits).
+void check_signature(const parsed_jws& jws, EVP_PKEY* key, rule_log& log);
+
+}  // namespace portcullis::auth::detail

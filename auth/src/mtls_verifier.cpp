@@ -1,0 +1,65 @@
+// verify_mtls: a TLS client chain validated against one registered tenant CA, client id =
+// certificate CN (SPEC §4.2; policy notes in mtls_verifier.hpp). Reuses the x5c chain rules
+// without the ordering and device-profile rules, with purpose sslclient, and reports every
+// chain failure as mtls.chain naming the underlying rule.
+
+#include "portcullis/auth/mtls_verifier.hpp"
+
+#include "chain_validation.hpp"
+#include "openssl_util.hpp"
+#include "portcullis/auth/x5c_jwt_verifier.hpp"
+#include "x5c_jwt_checks.hpp"
+
+namespace portcullis::auth {
+
+boost::system::result<identity, auth_failure> verify_mtls(const std::vector<std::vector<std::uint8_t>>& peer_chain_der,
+                                                          std::string_view client_id, const trust_store& store,
+                                                          std::int64_t now, const mtls_options& options) {
+  detail::rule_log log;
+  if (!detail::check_client_id_length(client_id, options.client_id_min, options.client_id_max, log)) {
+    return log.failure();
+  }
+  if (peer_chain_der.empty()) {
+    return auth_failure{reason::mtls_no_certificate, "the TLS peer sent no client certificate"};
+  }
+  if (peer_chain_der.size() > options.max_chain_certificates) {
+    return auth_failure{reason::mtls_chain, "peer sent " + std::to_string(peer_chain_der.size()) +
+                                                " certificates, at most " +
+                                                std::to_string(options.max_chain_certificates) + " accepted"};
+  }
+  for (const auto& der : peer_chain_der) {
+    if (der.size() > max_certificate_bytes) {
+      return auth_failure{reason::mtls_chain, "a peer certificate exceeds " + std::to_string(max_certificate_bytes) +
+                                                  " bytes"};
+    }
+  }
+  auto chain = detail::parse_chain(peer_chain_der, reason::mtls_chain, log);
+  if (!chain) {
+    return log.failure();
+  }
+  detail::chain_policy policy{.ordered = false, .device_profile = false, .purpose = X509_PURPOSE_SSL_CLIENT};
+  auto facts = detail::validate_chain(*chain, store, now, policy, log);
+  detail::drain_errors();
+  if (!facts) {
+    const auto& f = log.failure();
+    if (f.code == reason::internal) {
+      return f;
+    }
+    return auth_failure{reason::mtls_chain, std::string(code_of(f.code)) + ": " + f.detail};
+  }
+  if (facts->common_name != client_id) {
+    return auth_failure{reason::mtls_cn_mismatch, "client id is not the certificate CN \"" + facts->common_name + "\""};
+  }
+  identity id;
+  id.tenant = facts->tenant;
+  id.client_id = std::string(client_id);
+  id.subject_dn = facts->subject_dn;
+  id.cert_sha256 = facts->cert_sha256;
+  id.ca_id = facts->ca_id;
+  id.ca_sha256 = facts->ca_sha256;
+  id.chain_not_after = facts->not_after;
+  id.method = "mtls";
+  return id;
+}
+
+}  // namespace portcullis::auth

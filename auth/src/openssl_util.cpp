@@ -1,0 +1,233 @@
+// Private OpenSSL plumbing (see openssl_util.hpp). Every function here leaves the calling
+// thread's OpenSSL error queue empty, whatever the outcome.
+
+#include "openssl_util.hpp"
+
+#include <climits>
+#include <ctime>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+namespace portcullis::auth::detail {
+
+std::string drain_errors() {
+  std::string out;
+  char buf[256];
+  while (unsigned long e = ERR_get_error()) {
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) {
+      out += "; ";
+    }
+    out += buf;
+  }
+  return out;
+}
+
+std::string with_errors(std::string_view what) {
+  std::string out(what);
+  if (auto errors = drain_errors(); !errors.empty()) {
+    out += ": ";
+    out += errors;
+  }
+  return out;
+}
+
+x509_ptr parse_der(std::span<const std::uint8_t> der) {
+  if (der.empty() || der.size() > LONG_MAX) {
+    return nullptr;
+  }
+  const unsigned char* p = der.data();
+  x509_ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  if (!cert || p != der.data() + der.size()) {
+    drain_errors();
+    return nullptr;  // trailing garbage after the certificate is refused too
+  }
+  // Cache the decoded extensions now, while the object is still private to this thread.
+  X509_check_purpose(cert.get(), -1, 0);
+  drain_errors();
+  return cert;
+}
+
+std::vector<std::uint8_t> to_der(X509* cert) {
+  unsigned char* out = nullptr;
+  int len = i2d_X509(cert, &out);
+  if (len <= 0) {
+    drain_errors();
+    return {};
+  }
+  std::vector<std::uint8_t> der(out, out + len);
+  OPENSSL_free(out);
+  return der;
+}
+
+namespace {
+
+bio_ptr memory_bio(std::string_view text) {
+  if (text.size() > INT_MAX) {
+    return nullptr;
+  }
+  return bio_ptr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+}
+
+std::string bio_contents(BIO* bio) {
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio, &data);
+  return len > 0 ? std::string(data, static_cast<std::size_t>(len)) : std::string();
+}
+
+}  // namespace
+
+x509_ptr parse_pem_cert(std::string_view pem) {
+  auto bio = memory_bio(pem);
+  x509_ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  drain_errors();
+  if (cert) {
+    X509_check_purpose(cert.get(), -1, 0);
+    drain_errors();
+  }
+  return cert;
+}
+
+std::optional<std::vector<x509_ptr>> parse_pem_certs(std::string_view pem) {
+  auto bio = memory_bio(pem);
+  if (!bio) {
+    return std::nullopt;
+  }
+  std::vector<x509_ptr> certs;
+  for (;;) {
+    x509_ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!cert) {
+      unsigned long e = ERR_peek_last_error();
+      bool clean_end = ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
+      drain_errors();
+      if (!clean_end || certs.empty()) {
+        return std::nullopt;
+      }
+      return certs;
+    }
+    X509_check_purpose(cert.get(), -1, 0);
+    drain_errors();
+    certs.push_back(std::move(cert));
+  }
+}
+
+evp_pkey_ptr parse_pem_private_key(std::string_view pem) {
+  auto bio = memory_bio(pem);
+  evp_pkey_ptr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  drain_errors();
+  return key;
+}
+
+std::string cert_to_pem(X509* cert) {
+  bio_ptr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) {
+    drain_errors();
+    return {};
+  }
+  return bio_contents(bio.get());
+}
+
+std::string private_key_to_pem(EVP_PKEY* key) {
+  bio_ptr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    drain_errors();
+    return {};
+  }
+  return bio_contents(bio.get());
+}
+
+std::string hex(std::span<const std::uint8_t> bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (std::uint8_t b : bytes) {
+    out += digits[b >> 4];
+    out += digits[b & 0x0f];
+  }
+  return out;
+}
+
+std::string sha256_hex_of(std::span<const std::uint8_t> bytes) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) != 1) {
+    drain_errors();
+    return {};
+  }
+  return hex({md, len});
+}
+
+std::string fingerprint(X509* cert) {
+  return sha256_hex_of(to_der(cert));
+}
+
+std::string name_to_string(const X509_NAME* name) {
+  bio_ptr bio(BIO_new(BIO_s_mem()));
+  if (!bio || name == nullptr ||
+      X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0) {
+    drain_errors();
+    return {};
+  }
+  return bio_contents(bio.get());
+}
+
+std::string subject_of(const X509* cert) {
+  return name_to_string(X509_get_subject_name(cert));
+}
+
+std::string issuer_of(const X509* cert) {
+  return name_to_string(X509_get_issuer_name(cert));
+}
+
+std::string common_name_of(const X509* cert) {
+  const X509_NAME* name = X509_get_subject_name(cert);
+  int index = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+  if (index < 0) {
+    return {};
+  }
+  ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index));
+  unsigned char* utf8 = nullptr;
+  int len = ASN1_STRING_to_UTF8(&utf8, data);
+  if (len < 0) {
+    drain_errors();
+    return {};
+  }
+  std::string out(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
+  OPENSSL_free(utf8);
+  return out;
+}
+
+std::optional<std::int64_t> to_epoch(const ASN1_TIME* t) {
+  std::tm tm{};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) {
+    drain_errors();
+    return std::nullopt;
+  }
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
+std::int64_t not_before_of(const X509* cert) {
+  return to_epoch(X509_get0_notBefore(cert)).value_or(INT64_MAX);
+}
+
+std::int64_t not_after_of(const X509* cert) {
+  return to_epoch(X509_get0_notAfter(cert)).value_or(INT64_MIN);
+}
+
+std::string format_time(std::int64_t epoch) {
+  std::time_t t = static_cast<std::time_t>(epoch);
+  std::tm tm{};
+  char buf[32];
+  if (gmtime_r(&t, &tm) == nullptr || std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+    return std::to_string(epoch);
+  }
+  return buf;
+}
+
+bool is_ca_cert(X509* cert) {
+  // X509_check_ca also accepts v1 self-signed roots and nsCertType; SPEC §4.4 wants CA:TRUE.
+  return (X509_get_extension_flags(cert) & EXFLAG_CA) != 0;
+}
+
+}  // namespace portcullis::auth::detail

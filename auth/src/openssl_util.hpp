@@ -1,0 +1,86 @@
+#pragma once
+// Private OpenSSL plumbing for auth/: owning pointers for every object type we use, error-queue
+// draining (STYLE §c22: nothing is left on the thread's queue for the next call), DER/PEM
+// parsing with full-consumption checks, fingerprints, RFC 2253 names and ASN.1 times.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+namespace portcullis::auth::detail {
+
+template <auto Free>
+struct ossl_deleter {
+  template <class T>
+  void operator()(T* p) const noexcept {
+    Free(p);
+  }
+};
+
+using x509_ptr = std::unique_ptr<X509, ossl_deleter<X509_free>>;
+using x509_name_ptr = std::unique_ptr<X509_NAME, ossl_deleter<X509_NAME_free>>;
+using x509_store_ptr = std::unique_ptr<X509_STORE, ossl_deleter<X509_STORE_free>>;
+using x509_store_ctx_ptr = std::unique_ptr<X509_STORE_CTX, ossl_deleter<X509_STORE_CTX_free>>;
+using evp_pkey_ptr = std::unique_ptr<EVP_PKEY, ossl_deleter<EVP_PKEY_free>>;
+using evp_pkey_ctx_ptr = std::unique_ptr<EVP_PKEY_CTX, ossl_deleter<EVP_PKEY_CTX_free>>;
+using evp_md_ctx_ptr = std::unique_ptr<EVP_MD_CTX, ossl_deleter<EVP_MD_CTX_free>>;
+using bio_ptr = std::unique_ptr<BIO, ossl_deleter<BIO_free_all>>;
+using asn1_time_ptr = std::unique_ptr<ASN1_TIME, ossl_deleter<ASN1_TIME_free>>;
+using asn1_integer_ptr = std::unique_ptr<ASN1_INTEGER, ossl_deleter<ASN1_INTEGER_free>>;
+using bignum_ptr = std::unique_ptr<BIGNUM, ossl_deleter<BN_free>>;
+using x509_extension_ptr = std::unique_ptr<X509_EXTENSION, ossl_deleter<X509_EXTENSION_free>>;
+
+struct x509_stack_deleter {
+  void operator()(STACK_OF(X509) * s) const noexcept { sk_X509_free(s); }  // does not free certs
+};
+using x509_stack_ptr = std::unique_ptr<STACK_OF(X509), x509_stack_deleter>;
+
+/// Pops every queued OpenSSL error on this thread; returns them joined with "; " (or "").
+std::string drain_errors();
+
+/// "what: <errors>" after draining, for failure details.
+std::string with_errors(std::string_view what);
+
+/// Parses exactly one DER certificate occupying all of `der` (trailing bytes → nullptr).
+x509_ptr parse_der(std::span<const std::uint8_t> der);
+std::vector<std::uint8_t> to_der(X509* cert);
+
+/// First certificate in PEM text (nullptr if none). Drains errors on failure.
+x509_ptr parse_pem_cert(std::string_view pem);
+/// Every certificate in PEM text; nullopt when one is malformed or there is none.
+std::optional<std::vector<x509_ptr>> parse_pem_certs(std::string_view pem);
+evp_pkey_ptr parse_pem_private_key(std::string_view pem);
+std::string cert_to_pem(X509* cert);
+std::string private_key_to_pem(EVP_PKEY* key);
+
+std::string hex(std::span<const std::uint8_t> bytes);
+std::string sha256_hex_of(std::span<const std::uint8_t> bytes);
+std::string fingerprint(X509* cert);  ///< SHA-256 of the DER, lowercase hex
+
+/// RFC 2253 string, UTF-8 unescaped (see identity.hpp).
+std::string name_to_string(const X509_NAME* name);
+std::string subject_of(const X509* cert);
+std::string issuer_of(const X509* cert);
+/// First commonName of the subject, UTF-8; "" when absent or unconvertible.
+std::string common_name_of(const X509* cert);
+
+/// Epoch seconds of an ASN.1 time; nullopt if malformed.
+std::optional<std::int64_t> to_epoch(const ASN1_TIME* t);
+std::int64_t not_before_of(const X509* cert);  ///< INT64_MAX when malformed (never valid)
+std::int64_t not_after_of(const X509* cert);   ///< INT64_MIN when malformed (never valid)
+/// "2024-01-31T12:00:00Z".
+std::string format_time(std::int64_t epoch);
+
+/// basicConstraints CA:TRUE.
+bool is_ca_cert(X509* cert);
+
+}  // namespace portcullis::auth::detail

@@ -1,0 +1,112 @@
+// Strict JSON parsing on top of RapidJSON (rules in strict_json.hpp).
+
+#include "strict_json.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+
+namespace portcullis::auth::detail {
+namespace {
+
+// Conservative nesting depth outside of strings, computed before RapidJSON parses (its parser
+// and Value destructor recurse). Up to the first syntax error this agrees with RapidJSON's view
+// of what is inside a string; after it RapidJSON refuses the document anyway.
+std::size_t nesting_depth(std::string_view text) {
+  std::size_t depth = 0;
+  std::size_t deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+// First duplicate member name found anywhere in `v`, or nullptr.
+const rapidjson::Value* find_duplicate(const rapidjson::Value& v) {
+  if (v.IsObject()) {
+    std::vector<std::string_view> names;
+    names.reserve(v.MemberCount());
+    for (const auto& m : v.GetObject()) {
+      names.emplace_back(m.name.GetString(), m.name.GetStringLength());
+    }
+    std::sort(names.begin(), names.end());
+    if (auto it = std::adjacent_find(names.begin(), names.end()); it != names.end()) {
+      for (const auto& m : v.GetObject()) {
+        if (std::string_view(m.name.GetString(), m.name.GetStringLength()) == *it) {
+          return &m.name;
+        }
+      }
+    }
+    for (const auto& m : v.GetObject()) {
+      if (const auto* d = find_duplicate(m.value)) {
+        return d;
+      }
+    }
+  } else if (v.IsArray()) {
+    for (const auto& e : v.GetArray()) {
+      if (const auto* d = find_duplicate(e)) {
+        return d;
+      }
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+boost::system::result<rapidjson::Document, std::string> parse_strict_object(std::string_view text) {
+  if (nesting_depth(text) > max_json_depth) {
+    return std::string("nested deeper than ") + std::to_string(max_json_depth) + " levels";
+  }
+  rapidjson::Document doc;
+  constexpr unsigned flags = rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
+  doc.Parse<flags>(text.data(), text.size());
+  if (doc.HasParseError()) {
+    return "offset " + std::to_string(doc.GetErrorOffset()) + ": " +
+           rapidjson::GetParseError_En(doc.GetParseError());
+  }
+  if (!doc.IsObject()) {
+    return std::string("not a JSON object");
+  }
+  if (const auto* dup = find_duplicate(doc)) {
+    return "duplicate member \"" + std::string(dup->GetString(), dup->GetStringLength()) + "\"";
+  }
+  return doc;
+}
+
+std::string pretty(const rapidjson::Value& value) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buffer);
+  writer.SetIndent(' ', 2);
+  value.Accept(writer);
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+std::size_t utf8_length(std::string_view s) noexcept {
+  std::size_t n = 0;
+  for (char c : s) {
+    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+}  // namespace portcullis::auth::detail

@@ -1,0 +1,108 @@
+// chain_cache: a hit skips path validation but not the signature or claims; a CA removed from
+// the trust store (or invalidated) turns hits into re-validations that fail.
+
+#include "portcullis/auth/chain_cache.hpp"
+
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "portcullis/auth/trust_store.hpp"
+#include "portcullis/auth/x5c_jwt_verifier.hpp"
+#include "test_pki.hpp"
+
+namespace {
+
+using namespace portcullis::auth;
+using namespace portcullis::auth::test;
+
+boost::system::result<identity, auth_failure> verify(const std::string& token, const trust_store& store,
+                                                     chain_cache& cache, std::int64_t at = now) {
+  return verify_x5c_jwt("_CertificateBearer", token, client_id, store, x5c_options{}, at, &cache);
+}
+
+}  // namespace
+
+TEST_CASE("chain cache", "[auth][cache]") {
+  const auto& f = pki_fixture();
+  chain_cache cache;
+  auto token = valid_builder().build();
+  REQUIRE(verify(token, *f.root_store, cache));
+  CHECK(cache.size() == 1);
+  CHECK(cache.stats().misses == 1);
+
+  SECTION("second verify is a hit with the same identity") {
+    auto r = verify(token, *f.root_store, cache);
+    REQUIRE(r);
+    CHECK(cache.stats().hits == 1);
+    CHECK(r->ca_id == "ca-root");
+    CHECK(r->subject_dn == std::string("CN=") + client_id);
+  }
+  SECTION("a hit still verifies the signature") {
+    auto b = valid_builder();
+    b.key_pem = f.other_key;
+    auto r = verify(b.build(), *f.root_store, cache);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::jwt_signature);
+    CHECK(cache.stats().hits == 1);
+  }
+  SECTION("a hit still checks claims and ten") {
+    auto b = valid_builder();
+    b.set_claim("ten", quote("globex"));
+    auto r = verify(b.build(), *f.root_store, cache);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::jwt_ten);
+  }
+  SECTION("CA removed from the trust store: miss, then refused") {
+    auto without = trust_store::create({{"ca-other", "other", f.der(f.evil_root)}});
+    auto r = verify(token, *without, cache);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::x5c_no_tenant_ca);
+    CHECK(cache.stats().hits == 0);
+  }
+  SECTION("same CA id with a different certificate is not a hit") {
+    auto replaced = trust_store::create({{"ca-root", tenant, f.der(f.evil_root)}});
+    auto r = verify(token, *replaced, cache);
+    REQUIRE_FALSE(r);
+    CHECK(cache.stats().hits == 0);
+  }
+  SECTION("invalidate_ca drops the entry") {
+    cache.invalidate_ca("ca-root");
+    CHECK(cache.size() == 0);
+    REQUIRE(verify(token, *f.root_store, cache));
+    CHECK(cache.stats().misses == 2);
+  }
+  SECTION("past the chain's notAfter the entry is not used") {
+    std::int64_t late = now + 366 * 86400;
+    auto b = valid_builder();
+    b.set_claim("iat", std::to_string(late)).set_claim("nbf", std::to_string(late))
+        .set_claim("exp", std::to_string(late + 600));
+    auto r = verify(b.build(), *f.root_store, cache, late);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::x5c_expired);
+  }
+  SECTION("bounded size") {
+    chain_cache small(1);
+    REQUIRE(verify(token, *f.root_store, small));
+    auto other = valid_builder(f.device, {&f.intermediate, &f.root}).build();
+    REQUIRE(verify(other, *f.root_store, small));
+    CHECK(small.size() == 1);
+  }
+  SECTION("concurrent verifications share the cache and the trust store") {
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < 10; ++i) {
+          ok += verify(token, *f.root_store, cache).has_value() ? 1 : 0;
+          ok += verify_x5c_jwt("_CertificateBearer", token, client_id, *f.root_store, x5c_options{}, now)
+                    .has_value() ? 1 : 0;
+        }
+      });
+    }
+    for (auto& th : threads) {
+      th.join();
+    }
+    CHECK(ok == 80);
+  }
+}

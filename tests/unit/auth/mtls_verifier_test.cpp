@@ -1,0 +1,79 @@
+// verify_mtls: TLS client chains against registered tenant CAs, client id = CN.
+
+#include "portcullis/auth/mtls_verifier.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "portcullis/auth/trust_store.hpp"
+#include "test_pki.hpp"
+
+namespace {
+
+using namespace portcullis::auth;
+using namespace portcullis::auth::test;
+
+}  // namespace
+
+TEST_CASE("mTLS client certificates", "[auth][mtls]") {
+  const auto& f = pki_fixture();
+  SECTION("leaf + intermediate, root registered: accepted") {
+    auto r = verify_mtls({f.der(f.device), f.der(f.intermediate)}, client_id, *f.root_store, now);
+    INFO((r ? std::string() : r.error().detail));
+    REQUIRE(r);
+    CHECK(r->method == "mtls");
+    CHECK(r->tenant == "acme");
+    CHECK(r->ca_id == "ca-root");
+    CHECK_FALSE(r->expires_at.has_value());
+  }
+  SECTION("leaf only, intermediate registered: accepted") {
+    CHECK(verify_mtls({f.der(f.device)}, client_id, *f.intermediate_store, now));
+  }
+  SECTION("extra certificates in any order: accepted") {
+    CHECK(verify_mtls({f.der(f.device), f.der(f.root), f.der(f.intermediate)}, client_id, *f.root_store, now));
+  }
+  SECTION("no certificate: mtls.no_certificate") {
+    auto r = verify_mtls({}, client_id, *f.root_store, now);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::mtls_no_certificate);
+  }
+  SECTION("client id is not the CN: mtls.cn_mismatch") {
+    auto r = verify_mtls({f.der(f.device), f.der(f.intermediate)}, "device-0002-abcdef", *f.root_store, now);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::mtls_cn_mismatch);
+  }
+  SECTION("unregistered CA: mtls.chain") {
+    auto r = verify_mtls({f.der(f.evil_device), f.der(f.evil_root)}, client_id, *f.root_store, now);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::mtls_chain);
+    CHECK(r.error().detail.find("x5c.no_tenant_ca") != std::string::npos);
+  }
+  SECTION("missing intermediate: mtls.chain") {
+    auto r = verify_mtls({f.der(f.device)}, client_id, *f.root_store, now);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::mtls_chain);
+  }
+  SECTION("expired leaf: mtls.chain naming x5c.expired") {
+    auto r = verify_mtls({f.der(f.expired_device), f.der(f.intermediate)}, client_id, *f.root_store, now);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::mtls_chain);
+    CHECK(r.error().detail.find("x5c.expired") != std::string::npos);
+  }
+  SECTION("keyUsage without digitalSignature fails the sslclient purpose") {
+    auto r = verify_mtls({f.der(f.no_ds_device), f.der(f.intermediate)}, client_id, *f.root_store, now);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::mtls_chain);
+  }
+  SECTION("no AKI is tolerated for mTLS (policy)") {
+    CHECK(verify_mtls({f.der(f.no_aki_device), f.der(f.intermediate)}, client_id, *f.root_store, now));
+  }
+  SECTION("garbage DER: mtls.chain") {
+    auto r = verify_mtls({{1, 2, 3}}, client_id, *f.root_store, now);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::mtls_chain);
+  }
+  SECTION("client id length still applies") {
+    auto r = verify_mtls({f.der(f.device)}, "short", *f.intermediate_store, now);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::client_id_length);
+  }
+}
