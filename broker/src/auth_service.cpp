@@ -1,22 +1,166 @@
-// Method dispatch for CONNECT authentication (SPEC §4.2).
+// Method dispatch, verification off the I/O threads, binding and provisioning.
 
 #include "auth_service.hpp"
 
+#include <chrono>
+#include <mutex>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <spdlog/spdlog.h>
+
+#include "portcullis/auth/mtls_verifier.hpp"
+#include "portcullis/auth/x5c_jwt_verifier.hpp"
+#include "portcullis/broker/logging.hpp"
+#include "portcullis/store/database.hpp"
+#include "store_gateway.hpp"
+#include "trust_manager.hpp"
+
 namespace portcullis::broker {
+namespace asio = boost::asio;
+
+namespace {
+
+std::int64_t epoch_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+auth_outcome refusal(auth::reason r, std::string detail, std::string tenant = {}) {
+  auth_outcome o;
+  o.accepted = false;
+  o.connack_code = auth::connack_of(r);
+  o.reason = std::string(auth::code_of(r));
+  o.detail = std::move(detail);
+  o.tenant = std::move(tenant);
+  return o;
+}
+
+auth_outcome accepted(const auth::identity& id) {
+  auth_outcome o;
+  o.accepted = true;
+  o.connack_code = 0;
+  o.tenant = id.tenant;
+  o.client_id = id.client_id;
+  o.subject = id.subject_dn;
+  o.method = id.method;
+  o.ca_id = id.ca_id;
+  o.jti = id.jti;
+  o.expires_at = id.expires_at;
+  return o;
+}
+
+}  // namespace
 
 struct auth_service::impl {
-  explicit impl(const config& c) : cfg(c) {}
+  impl(const config& c, store_gateway& s, trust_manager& t)
+      : cfg(c), store(s), trust(t), pool(std::max(1u, std::thread::hardware_concurrency())) {
+    x5c.username = cfg.auth.x5c_jwt.username;
+    x5c.audience = cfg.auth.x5c_jwt.audience;
+    x5c.schemas = cfg.auth.x5c_jwt.schemas;
+    x5c.max_lifetime_seconds = cfg.auth.x5c_jwt.max_lifetime_seconds;
+    x5c.clock_skew_seconds = cfg.auth.x5c_jwt.clock_skew_seconds;
+    x5c.client_id_min = cfg.auth.client_id_min_length;
+    x5c.client_id_max = cfg.auth.client_id_max_length;
+    mtls.client_id_min = cfg.auth.client_id_min_length;
+    mtls.client_id_max = cfg.auth.client_id_max_length;
+  }
+
+  void verify(const std::string& method, auth_request req, auth_callback done);
+  void bind(const auth::identity& id, auth_callback done);
+
   const config& cfg;
+  store_gateway& store;
+  trust_manager& trust;
+  asio::thread_pool pool;
+  auth::x5c_options x5c;
+  auth::mtls_options mtls;
+  std::mutex seen_mutex;
+  std::vector<std::pair<std::string, std::string>> seen;
 };
 
-auth_service::auth_service(const config& cfg) : impl_(std::make_unique<impl>(cfg)) {}
-auth_service::~auth_service() = default;
+void auth_service::impl::verify(const std::string& method, auth_request req, auth_callback done) {
+  asio::post(pool, [this, method, req = std::move(req), done = std::move(done)]() mutable {
+    auto snapshot = trust.snapshot();
+    std::int64_t now = epoch_seconds();
+    boost::system::result<auth::identity, auth::auth_failure> r =
+        method == "x5c-jwt"
+            ? auth::verify_x5c_jwt(req.username.value_or(""), req.password.value_or(""), req.client_id, *snapshot, x5c,
+                                   now, &trust.cache())
+            : auth::verify_mtls(req.peer_chain, req.client_id, *snapshot, now, mtls);
+    if (!r) {
+      done(refusal(r.error().code, std::move(r.error().detail)));
+      return;
+    }
+    bind(*r, std::move(done));
+  });
+}
+
+void auth_service::impl::bind(const auth::identity& id, auth_callback done) {
+  switch (trust.check(id.tenant, id.client_id, id.subject_dn)) {
+    case trust_manager::binding_state::same: {
+      std::lock_guard lock(seen_mutex);
+      seen.emplace_back(id.tenant, id.client_id);
+      done(accepted(id));
+      return;
+    }
+    case trust_manager::binding_state::conflict:
+      done(refusal(auth::reason::binding_conflict,
+                   "client id \"" + id.client_id + "\" or subject \"" + id.subject_dn +
+                       "\" is already bound to another device of this tenant",
+                   id.tenant));
+      return;
+    case trust_manager::binding_state::unbound:
+      break;
+  }
+  // A new client id: bind and provision in one store transaction.
+  store.post([this, id, done = std::move(done)](store::database& db) mutable {
+    auto r = db.bind_or_provision(id.tenant, id.client_id, id.subject_dn, id.cert_sha256, cfg.auth.agents_per_tenant,
+                                  epoch_seconds());
+    if (!r) {
+      auto ec = r.error();
+      if (ec == store::errc::conflict) {
+        done(refusal(auth::reason::binding_conflict,
+                     "client id \"" + id.client_id + "\" or subject \"" + id.subject_dn + "\" is already bound",
+                     id.tenant));
+      } else if (ec == store::errc::quota_exceeded) {
+        done(refusal(auth::reason::quota_agents,
+                     "tenant already has " + std::to_string(cfg.auth.agents_per_tenant) + " agents", id.tenant));
+      } else {
+        logger("store")->error("bind_or_provision failed tenant={} client_id={}: {} {}", id.tenant, id.client_id,
+                               ec.message(), db.last_error());
+        done(refusal(auth::reason::internal, "store error: " + ec.message(), id.tenant));
+      }
+      return;
+    }
+    trust.add_binding(id.tenant, id.client_id, id.subject_dn);
+    if (r->created) {
+      logger("auth")->info("provisioned agent id={} tenant={} client_id={} subject=\"{}\" method={}", r->agent.id,
+                           id.tenant, id.client_id, id.subject_dn, id.method);
+    }
+    done(accepted(id));
+  });
+}
+
+auth_service::auth_service(const config& cfg, store_gateway& store, trust_manager& trust)
+    : impl_(std::make_unique<impl>(cfg, store, trust)) {}
+
+auth_service::~auth_service() { stop(); }
 
 void auth_service::authenticate(auth_request req, auth_callback done) {
+  const auto& bearer = impl_->cfg.auth.x5c_jwt.username;
   for (const auto& method : req.methods) {
+    if (method == "x5c-jwt" && req.username && *req.username == bearer) {
+      impl_->verify(method, std::move(req), std::move(done));
+      return;
+    }
+    if (method == "mtls" && !req.peer_chain.empty()) {
+      impl_->verify(method, std::move(req), std::move(done));
+      return;
+    }
     if (method == "anonymous") {
       auth_outcome o;
       o.accepted = true;
+      o.connack_code = 0;
       o.tenant = impl_->cfg.auth.anonymous_tenant;
       o.client_id = req.client_id;
       o.method = "anonymous";
@@ -24,15 +168,28 @@ void auth_service::authenticate(auth_request req, auth_callback done) {
       return;
     }
   }
-  auth_outcome o;
-  o.accepted = false;
-  o.connack_code = 0x04;
-  o.reason = "auth.no_method";
-  o.detail = "no authentication method of this listener accepted the client";
-  done(std::move(o));
+  // No method applies: report why the first one did not.
+  const std::string& first = req.methods.empty() ? std::string() : req.methods.front();
+  if (first == "mtls") {
+    done(refusal(auth::reason::mtls_no_certificate, "no TLS client certificate was presented"));
+  } else {
+    done(refusal(auth::reason::auth_username, req.username ? "username is not \"" + bearer + "\""
+                                                           : "no username (expected \"" + bearer + "\")"));
+  }
 }
 
-void auth_service::reload() {}
-void auth_service::stop() {}
+void auth_service::flush_last_seen(std::int64_t now) {
+  std::vector<std::pair<std::string, std::string>> batch;
+  {
+    std::lock_guard lock(impl_->seen_mutex);
+    batch.swap(impl_->seen);
+  }
+  if (batch.empty()) return;
+  impl_->store.post([batch = std::move(batch), now](store::database& db) {
+    if (!db.touch_agents(batch, now)) logger("store")->warn("touch_agents failed: {}", db.last_error());
+  });
+}
+
+void auth_service::stop() { impl_->pool.join(); }
 
 }  // namespace portcullis::broker

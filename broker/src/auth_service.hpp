@@ -1,8 +1,15 @@
 #pragma once
-// The broker's auth_gateway: tries a listener's methods in order. `anonymous`
-// accepts anyone into auth.anonymous_tenant. x5c-jwt and mtls run on a small
-// thread pool (RSA work never stalls the I/O workers) against the current
-// trust snapshot, then bind and provision through the store.
+// The broker's auth_gateway (SPEC §4): tries a listener's methods in order and
+// lets the first that applies decide. x5c-jwt applies when the CONNECT username
+// is the configured bearer name, mtls when the TLS peer sent a certificate,
+// anonymous always. When none applies, the first listed method's refusal is
+// reported (e.g. auth.username for an x5c-jwt-only listener).
+//
+// x5c-jwt and mtls verification (RSA, chain building) runs on a small thread
+// pool, never on the I/O workers. After a verifier returns an identity, binding
+// and provisioning happen here: the in-memory binding index answers for known
+// devices; a new client id goes to the store thread (bind_or_provision in one
+// transaction, so of two devices racing for a new client id exactly one wins).
 
 #include <memory>
 
@@ -11,16 +18,20 @@
 
 namespace portcullis::broker {
 
+class store_gateway;
+class trust_manager;
+struct metrics;
+
 class auth_service final : public auth_gateway {
  public:
-  explicit auth_service(const config& cfg);
+  auth_service(const config& cfg, store_gateway& store, trust_manager& trust);
   ~auth_service() override;
 
   void authenticate(auth_request req, auth_callback done) override;
 
-  /// SIGHUP: reload trust anchors from the store.
-  void reload();
-  /// Stop the pool (pending requests complete with server_unavailable).
+  /// Writes batched last-seen times of connected agents (called periodically).
+  void flush_last_seen(std::int64_t now);
+  /// Stops the pool after running what is queued.
   void stop();
 
  private:

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "portcullis/broker/logging.hpp"
+#include "persistence.hpp"
 #include "portcullis/protocol/topic.hpp"
 
 namespace portcullis::broker {
@@ -77,6 +78,15 @@ void connection::kick(std::string reason) {
     logger("broker")->info("closing client_id={} tenant={} remote={}: {}", self->client_id_, self->tenant_,
                            self->remote_, reason);
     self->close("kicked");
+  });
+}
+
+void connection::kick_if_ca(std::string ca_id, std::string reason) {
+  asio::post(executor_, [self = shared_from_this(), ca_id = std::move(ca_id), reason = std::move(reason)] {
+    if (self->state_ == state::closed || self->ca_id_.empty() || self->ca_id_ != ca_id) return;
+    logger("broker")->info("closing client_id={} tenant={} remote={}: {}", self->client_id_, self->tenant_,
+                           self->remote_, reason);
+    self->close("ca revoked");
   });
 }
 
@@ -170,7 +180,14 @@ connection::action connection::handle_frame(protocol::frame& f) {
         if constexpr (std::is_same_v<T, protocol::publish>) {
           return handle_publish(pkt, f);
         } else if constexpr (std::is_same_v<T, protocol::puback>) {
-          if (session_->acknowledge(pkt.packet_id)) request_write();  // a window slot opened
+          if (message_ptr m = session_->acknowledge(pkt.packet_id)) {
+            if (m->store_id && session_->persistent()) {
+              if (auto* durable = ctx_.sessions.durable()) {
+                durable->submit(store::remove_entry_op{tenant_, client_id_, m->store_id});
+              }
+            }
+            request_write();  // a window slot opened
+          }
           return action::proceed;
         } else if constexpr (std::is_same_v<T, protocol::subscribe>) {
           return handle_subscribe(pkt);
@@ -331,12 +348,73 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
   m->qos = p.qos;
   m->created_at = epoch_seconds();
   m->expires_at = m->created_at + lim.message_expiry_seconds;
-  message_ptr msg = std::move(m);
+  message_ptr msg = m;
   auto limits = ctx_.limits();
-  ctx_.routes.route(tenant_, msg->topic, route_scratch_,
-                    [&](session& s, std::uint8_t qos) { s.deliver(msg, qos, limits); });
-  if (p.qos == 1) send(protocol::puback{p.packet_id});
+  persistence* durable = ctx_.sessions.durable();
+  std::optional<std::uint64_t> durable_seq;
+  auto persist = [&](const std::vector<route_target>& targets) {
+    // Durable sessions (SPEC §6): a QoS 1 message for persistent subscribers is
+    // stored before anyone can receive (and acknowledge) it; the PUBACK to the
+    // publisher waits for that commit.
+    if (!durable || m->qos == 0) return;
+    store::enqueue_op op;
+    for (const auto& t : targets) {
+      if (t.qos >= 1 && t.target->persistent()) op.client_ids.push_back(t.target->client_id());
+    }
+    if (op.client_ids.empty()) return;
+    m->store_id = durable->next_message_id();
+    op.id = m->store_id;
+    op.tenant = tenant_;
+    op.topic.assign(m->topic);
+    op.payload.assign(m->payload.begin(), m->payload.end());
+    op.qos = 1;
+    op.created_at = m->created_at;
+    op.expires_at = m->expires_at;
+    durable_seq = ++ack_seq_;
+    durable->submit(std::move(op), [self = shared_from_this(), seq = *durable_seq](bool ok) {
+      asio::post(self->executor_, [self, seq, ok] { self->on_durable(seq, ok); });
+    });
+  };
+  ctx_.routes.route(
+      tenant_, msg->topic, route_scratch_,
+      [&](session& s, std::uint8_t qos) {
+        message_ptr dropped = s.deliver(msg, qos, limits);
+        if (dropped && dropped->store_id && durable && s.persistent()) {
+          durable->submit(store::remove_entry_op{s.tenant(), s.client_id(), dropped->store_id});
+        }
+      },
+      persist);
+  if (p.qos == 1) {
+    // PUBACKs leave in the order the PUBLISHes came [MQTT-4.6.0-2], so one that is
+    // ready waits behind an earlier one still waiting for its commit.
+    if (durable_seq) {
+      pending_acks_.push_back({*durable_seq, p.packet_id, false});
+    } else if (pending_acks_.empty()) {
+      send(protocol::puback{p.packet_id});
+    } else {
+      pending_acks_.push_back({++ack_seq_, p.packet_id, true});
+    }
+  }
   return action::proceed;
+}
+
+void connection::on_durable(std::uint64_t seq, bool ok) {
+  if (state_ == state::closed) return;
+  if (!ok) {
+    // Not durable: do not acknowledge; the client will resend after reconnecting.
+    close("store commit failed");
+    return;
+  }
+  for (auto& a : pending_acks_) {
+    if (a.seq == seq) {
+      a.ready = true;
+      break;
+    }
+  }
+  while (!pending_acks_.empty() && pending_acks_.front().ready) {
+    send(protocol::puback{pending_acks_.front().packet_id});
+    pending_acks_.pop_front();
+  }
 }
 
 connection::action connection::handle_subscribe(const protocol::subscribe& s) {

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -48,6 +49,9 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   // session_owner: any thread.
   void wake() override;
   void kick(std::string reason) override;
+  /// Closes the connection if it authenticated through tenant CA `ca_id` (CA
+  /// deleted: its devices are revoked). Any thread.
+  void kick_if_ca(std::string ca_id, std::string reason);
 
   /// Statistics for the admin API (read from other threads, hence atomics).
   struct counters {
@@ -87,6 +91,7 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   action handle_subscribe(const protocol::subscribe& s);
   action handle_unsubscribe(const protocol::unsubscribe& u);
   void on_auth(auth_outcome outcome);
+  void on_durable(std::uint64_t seq, bool ok);
   void refuse(std::uint8_t code, std::string reason, std::string detail, const std::string& tenant);
 
   void process_pending();
@@ -138,6 +143,15 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   bool writing_ = false;
   bool close_after_write_ = false;
   const char* close_reason_ = nullptr;
+
+  // PUBACKs to this publisher, in PUBLISH order; some wait for a durable commit.
+  struct pending_ack {
+    std::uint64_t seq;
+    std::uint16_t packet_id;
+    bool ready;
+  };
+  std::deque<pending_ack> pending_acks_;
+  std::uint64_t ack_seq_ = 0;
 
   counters counters_;
   std::vector<route_target> route_scratch_;

@@ -11,6 +11,7 @@
 #include "portcullis/broker/config.hpp"
 #include "portcullis/broker/logging.hpp"
 #include "portcullis/broker/server.hpp"
+#include "cli_tools.hpp"
 
 namespace pb = portcullis::broker;
 
@@ -46,6 +47,61 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "Validate a configuration and print the effective one");
   check->add_option("--config", config_path, "Configuration file");
 
+  namespace cli = pb::cli;
+  auto* pki = app.add_subcommand("pki", "Development PKI: CAs, device, server and verification certificates");
+  pki->require_subcommand(1);
+  cli::pki_args pa;
+  auto add_out = [&](CLI::App* c, bool key) {
+    c->add_option("--out-cert", pa.out_cert, "Certificate output (PEM)")->required();
+    if (key) c->add_option("--out-key", pa.out_key, "Private key output (PEM, mode 0600)")->required();
+    c->add_option("--days", pa.days, "Validity in days (default 365)");
+  };
+  auto add_issuer = [&](CLI::App* c) {
+    c->add_option("--ca-cert", pa.ca_cert, "Issuing CA certificate (PEM)")->required();
+    c->add_option("--ca-key", pa.ca_key, "Issuing CA private key (PEM)")->required();
+  };
+  auto* pki_ca = pki->add_subcommand("ca", "A self-signed tenant CA");
+  pki_ca->add_option("--cn", pa.cn, "Subject CN")->required();
+  add_out(pki_ca, true);
+  auto* pki_int = pki->add_subcommand("intermediate", "An intermediate CA signed by --ca-cert/--ca-key");
+  pki_int->add_option("--cn", pa.cn, "Subject CN")->required();
+  add_issuer(pki_int);
+  add_out(pki_int, true);
+  auto* pki_dev = pki->add_subcommand("device", "A device certificate (CN = the MQTT client id)");
+  pki_dev->add_option("--cn,--client-id", pa.cn, "Subject CN (the device's client id)")->required();
+  pki_dev->add_flag("--client-auth", pa.client_auth, "Add extendedKeyUsage clientAuth (for mTLS)");
+  add_issuer(pki_dev);
+  add_out(pki_dev, true);
+  auto* pki_ver = pki->add_subcommand("verification", "A verification certificate for a registration code (SPEC 4.4)");
+  pki_ver->add_option("--code", pa.cn, "The registration code (becomes the CN)")->required();
+  add_issuer(pki_ver);
+  add_out(pki_ver, false);
+  auto* pki_srv = pki->add_subcommand("server", "A TLS server certificate");
+  pki_srv->add_option("--cn", pa.cn, "Subject CN")->required();
+  pki_srv->add_option("--dns", pa.dns, "DNS subjectAltName (default localhost)");
+  pki_srv->add_option("--ip", pa.ips, "IP subjectAltName (default 127.0.0.1)");
+  add_issuer(pki_srv);
+  add_out(pki_srv, true);
+
+  auto* token = app.add_subcommand("token", "Device tokens: mint an x5c JWT, explain a refusal");
+  token->require_subcommand(1);
+  cli::mint_args ma;
+  auto* mint = token->add_subcommand("mint", "Mint an RS256 x5c JWT for a device");
+  mint->add_option("--cert", ma.cert, "Device certificate (PEM)")->required();
+  mint->add_option("--key", ma.key, "Device private key (PEM)")->required();
+  mint->add_option("--client-id", ma.client_id, "MQTT client id (iss and sub)")->required();
+  mint->add_option("--chain", ma.chain, "Issuer certificates, in order (repeatable)");
+  mint->add_option("--lifetime", ma.lifetime, "Seconds until exp (default 3600)");
+  mint->add_option("--tenant", ma.tenant, "The ten claim (default empty)");
+  mint->add_option("--audience", ma.audience, "The aud claim (default MQTTBroker)");
+  cli::explain_args ea;
+  auto* explain = token->add_subcommand("explain", "Check a token against every rule and the registered CAs");
+  explain->add_option("--token", ea.token, "The JWT, or - to read it from stdin")->required();
+  explain->add_option("--config", ea.config, "Configuration file (x5c options, data_dir)");
+  explain->add_option("--data-dir", ea.data_dir, "Data directory holding portcullis.db");
+  explain->add_option("--client-id", ea.client_id, "Client id the device connects with (default: sub)");
+  explain->add_option("--username", ea.username, "CONNECT username (default: the configured one)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -53,6 +109,14 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (*pki) {
+      for (const char* k : {"ca", "intermediate", "device", "verification", "server"}) {
+        if (pki->got_subcommand(k)) pa.kind = k;
+      }
+      return cli::run_pki(pa);
+    }
+    if (*mint) return cli::run_token_mint(ma);
+    if (*explain) return cli::run_token_explain(ea);
     if (*check) {
       pb::config c = load(config_path);
       std::cout << pb::to_json(c);

@@ -19,7 +19,7 @@ struct message {
   std::uint8_t qos = 0;            // QoS it was published with (0 or 1)
   std::int64_t created_at = 0;     // epoch seconds
   std::int64_t expires_at = 0;     // epoch seconds (limits.message_expiry_seconds)
-  std::uint64_t store_id = 0;      // row id once persisted (durable sessions), else 0
+  std::int64_t store_id = 0;       // message id once persisted (durable sessions), else 0
 };
 
 using message_ptr = std::shared_ptr<const message>;

@@ -144,7 +144,8 @@ bool router::unsubscribe(const std::string& tenant, std::string_view filter, ses
 }
 
 std::size_t router::route(const std::string& tenant, std::string_view topic, std::vector<route_target>& scratch,
-                          const std::function<void(session&, std::uint8_t)>& deliver) const {
+                          const std::function<void(session&, std::uint8_t)>& deliver,
+                          const std::function<void(const std::vector<route_target>&)>& before) const {
   tenant_trie* t = find(tenant);
   if (!t) return 0;
   std::shared_lock lock(t->mutex);
@@ -179,6 +180,7 @@ std::size_t router::route(const std::string& tenant, std::string_view topic, std
                               [](const route_target& a, const route_target& b) { return a.target == b.target; }),
                   scratch.end());
   }
+  if (before && !scratch.empty()) before(scratch);
   for (const auto& r : scratch) deliver(*r.target, r.qos);
   return scratch.size();
 }

@@ -45,8 +45,11 @@ class router {
   /// Calls `deliver` once per subscribed session (highest QoS among its matching
   /// filters) while holding the tenant's shared lock; returns the number of targets.
   /// `scratch` is reused between calls to avoid allocation.
+  /// `before(targets)` runs first, under the same lock, with the deduplicated
+  /// targets (durable sessions persist the message there, before any delivery).
   std::size_t route(const std::string& tenant, std::string_view topic, std::vector<route_target>& scratch,
-                    const std::function<void(session&, std::uint8_t)>& deliver) const;
+                    const std::function<void(session&, std::uint8_t)>& deliver,
+                    const std::function<void(const std::vector<route_target>&)>& before = {}) const;
 
   std::size_t subscription_count() const;
 

@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include <cstring>
 #include <filesystem>
+#include <unordered_map>
 #include <fstream>
 #include <map>
 
@@ -16,8 +18,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "admin_server.hpp"
+#include "admin_token.hpp"
 #include "auth_service.hpp"
 #include "broker_context.hpp"
+#include "portcullis/store/database.hpp"
+#include "persistence.hpp"
+#include "store_gateway.hpp"
+#include "trust_manager.hpp"
 #include "portcullis/broker/logging.hpp"
 #include "transport.hpp"
 #include "worker_pool.hpp"
@@ -64,13 +72,20 @@ struct server::impl {
   explicit impl(config c)
       : cfg(std::make_shared<const config>(std::move(c))),
         ctx(cfg),
-        workers(cfg->workers ? cfg->workers : std::max(1u, std::thread::hardware_concurrency())) {}
+        workers(cfg->workers ? cfg->workers : std::max(1u, std::thread::hardware_concurrency())),
+        store((std::filesystem::path(cfg->data_dir) / "portcullis.db").string(), ctx.stats) {}
 
   std::shared_ptr<const config> cfg;
   asio::io_context control{1};
   broker_context ctx;
   worker_pool workers;
+  store_gateway store;
+  persistence durable{store, ctx.stats};
+  trust_manager trust;
   std::unique_ptr<auth_service> auth;
+  std::unique_ptr<admin_context> admin_ctx;
+  std::unique_ptr<admin_server> admin;
+  int housekeeping_ticks = 0;
   std::vector<std::unique_ptr<mqtt_listener>> listeners;
   asio::signal_set signals{control, SIGINT, SIGTERM, SIGHUP};
   asio::steady_timer housekeeping{control};
@@ -87,6 +102,11 @@ struct server::impl {
   void reload();
   void schedule_housekeeping();
   void stop();
+  void load_store();
+  void restore_sessions();
+  void setup_admin();
+  void reload_cas(std::function<void()> done);
+  void revoke_ca(const std::string& ca_id);
 };
 
 void server::impl::bind_listeners() {
@@ -203,9 +223,8 @@ void server::impl::reload() {
       logger("broker")->error("SIGHUP: keeping the previous TLS files of listener {}: {}", l->cfg->name, e.what());
     }
   }
-  if (auth) auth->reload();
   logger("broker")->info("SIGHUP: reloaded TLS files of {} listener(s)", reloaded);
-  sd_notify(0, "READY=1");
+  reload_cas([] { sd_notify(0, "READY=1"); });
 }
 
 void server::impl::schedule_housekeeping() {
@@ -214,6 +233,21 @@ void server::impl::schedule_housekeeping() {
     if (ec || stopping) return;
     std::size_t n = ctx.sessions.sweep(epoch_seconds(), cfg->limits.session_expiry_seconds);
     if (n) logger("broker")->info("expired {} persistent session(s)", n);
+    if (++housekeeping_ticks % 5 == 0 && auth) auth->flush_last_seen(epoch_seconds());
+    if (housekeeping_ticks % 60 == 0) {
+      // Expired sessions, messages and codes leave the database; the WAL is
+      // checkpointed so it does not grow without bound.
+      store.post([now = epoch_seconds()](store::database& db) {
+        auto r = db.cleanup(now);
+        if (!r) {
+          logger("store")->warn("cleanup failed: {}", db.last_error());
+        } else if (r->sessions || r->messages || r->orphan_messages) {
+          logger("store")->info("cleanup: {} session(s), {} message(s), {} orphan(s) removed", r->sessions,
+                                r->messages, r->orphan_messages);
+        }
+        (void)db.checkpoint(store::checkpoint_mode::passive);
+      });
+    }
     schedule_housekeeping();
   });
 }
@@ -228,8 +262,8 @@ void server::impl::stop() {
   signals.cancel(ec);
   housekeeping.cancel();
   accept_backoff.cancel();
+  if (admin) admin->stop();
   for (auto& c : workers.connections()) c->kick("broker stopping");
-  if (auth) auth->stop();
   control.stop();
 }
 
@@ -237,20 +271,120 @@ int server::impl::run() {
   std::error_code fec;
   std::filesystem::create_directories(cfg->data_dir, fec);
   if (fec) throw config_error("data_dir", "cannot create " + cfg->data_dir + ": " + fec.message());
-  auth = std::make_unique<auth_service>(*cfg);
+  load_store();
+  auth = std::make_unique<auth_service>(*cfg, store, trust);
   ctx.auth = auth.get();
   bind_listeners();
+  setup_admin();
   write_ports();
+  store.start();
   workers.start();
   for (auto& l : listeners) do_accept(*l);
+  if (admin) admin->start();
   wait_signal();
   schedule_housekeeping();
   logger("broker")->info("ready: {} worker thread(s), data_dir={}", workers.size(), cfg->data_dir);
   sd_notify(0, "READY=1");
   control.run();
   workers.stop_and_join();
+  if (auth) {
+    auth->flush_last_seen(epoch_seconds());
+    auth->stop();
+  }
+  store.stop();  // runs every queued store job (flush) before returning
   logger("broker")->info("stopped");
   return 0;
+}
+
+void server::impl::load_store() {
+  store.open();
+  auto& db = store.db();
+  auto cas = db.list_all_cas();
+  if (!cas) throw std::runtime_error("cannot read tenant CAs: " + db.last_error());
+  std::size_t n = trust.replace_cas(*cas);
+  auto bindings = db.list_bindings();
+  if (!bindings) throw std::runtime_error("cannot read bindings: " + db.last_error());
+  trust.load_bindings(*bindings);
+  logger("store")->info("store {} open: {} tenant CA(s), {} binding(s)", db.path(), n, bindings->size());
+  restore_sessions();
+}
+
+void server::impl::restore_sessions() {
+  // Persistent sessions and their queues come back before any client connects.
+  auto& db = store.db();
+  std::int64_t now = epoch_seconds();
+  auto max_id = db.max_message_id();
+  if (!max_id) throw std::runtime_error("cannot read the message sequence: " + db.last_error());
+  durable.start_ids_after(*max_id);
+  auto snapshot = db.load_sessions(now);
+  if (!snapshot) throw std::runtime_error("cannot load persistent sessions: " + db.last_error());
+  std::unordered_map<std::int64_t, message_ptr> messages;
+  for (auto& sm : snapshot->messages) {
+    auto m = std::make_shared<message>();
+    m->frame = protocol::shared_buffer::allocate(sm.topic.size() + sm.payload.size());
+    std::memcpy(m->frame.mutable_data(), sm.topic.data(), sm.topic.size());
+    if (!sm.payload.empty()) std::memcpy(m->frame.mutable_data() + sm.topic.size(), sm.payload.data(), sm.payload.size());
+    m->topic = m->frame.view().substr(0, sm.topic.size());
+    m->payload = m->frame.view().substr(sm.topic.size());
+    m->qos = 1;
+    m->created_at = sm.created_at;
+    m->expires_at = sm.expires_at.value_or(sm.created_at + cfg->limits.message_expiry_seconds);
+    m->store_id = sm.id;
+    messages.emplace(sm.id, std::move(m));
+  }
+  std::size_t queued = 0;
+  for (auto& ps : snapshot->sessions) {
+    std::vector<std::pair<std::string, std::uint8_t>> subs;
+    for (auto& sub : ps.subscriptions) subs.emplace_back(sub.filter, std::min<std::uint8_t>(sub.qos, 1));
+    std::vector<message_ptr> queue;
+    for (auto& e : ps.queue) {
+      auto it = messages.find(e.message_id);
+      if (it != messages.end()) queue.push_back(it->second);
+    }
+    queued += queue.size();
+    // A session that was connected when the broker stopped counts as
+    // disconnected now: its expiry starts from this start-up.
+    std::int64_t disconnected_at = ps.session.disconnected_at.value_or(now);
+    ctx.sessions.restore(ps.session.tenant, ps.session.client_id, disconnected_at, subs, queue);
+  }
+  ctx.sessions.set_persistence(&durable, cfg->limits.session_expiry_seconds);
+  logger("store")->info("restored {} persistent session(s) with {} queued message(s)", snapshot->sessions.size(),
+                        queued);
+}
+
+void server::impl::setup_admin() {
+  for (std::size_t i = 0; i < cfg->listeners.size(); ++i) {
+    const auto& lc = cfg->listeners[i];
+    if (lc.protocol != "http") continue;
+    admin_ctx = std::make_unique<admin_context>(admin_context{
+        cfg, control, ctx, store, trust, workers, load_bootstrap_token_hash(*cfg),
+        [this](std::function<void()> done) { reload_cas(std::move(done)); },
+        [this](const std::string& ca_id) { revoke_ca(ca_id); },
+        [this](const std::string& tenant, const std::string& client_id) {
+          trust.remove_binding(tenant, client_id);
+          ctx.sessions.remove(tenant, client_id, "agent deleted");
+        }});
+    admin = std::make_unique<admin_server>(*admin_ctx);
+    ports[lc.name] = admin->listen(lc, i);
+  }
+}
+
+void server::impl::reload_cas(std::function<void()> done) {
+  store.post([this, done = std::move(done)](store::database& db) mutable {
+    auto cas = db.list_all_cas();
+    if (!cas) {
+      logger("store")->error("cannot reload tenant CAs: {}", db.last_error());
+    } else {
+      std::size_t n = trust.replace_cas(*cas);
+      logger("auth")->info("trust snapshot reloaded: {} tenant CA(s)", n);
+    }
+    asio::post(control, std::move(done));
+  });
+}
+
+void server::impl::revoke_ca(const std::string& ca_id) {
+  trust.cache().invalidate_ca(ca_id);
+  for (auto& c : workers.connections()) c->kick_if_ca(ca_id, "tenant CA " + ca_id + " was deleted");
 }
 
 server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}

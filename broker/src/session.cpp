@@ -10,30 +10,43 @@ namespace portcullis::broker {
 session::session(std::string tenant, std::string client_id, bool persistent, metrics& m)
     : tenant_(std::move(tenant)), client_id_(std::move(client_id)), persistent_(persistent), metrics_(m) {}
 
-void session::deliver(const message_ptr& m, std::uint8_t qos, const session_limits& limits) {
+message_ptr session::deliver(const message_ptr& m, std::uint8_t qos, const session_limits& limits) {
   std::uint8_t effective = std::min(qos, m->qos);
   std::shared_ptr<session_owner> to_wake;
+  message_ptr dropped;
   {
     std::lock_guard lock(mutex_);
     if (!owner_raw_) {
       // QoS 0 is not queued for an offline client (as Mosquitto by default).
       if (effective == 0 || !persistent_) {
         metrics_.drop(drop_reason::offline_qos0);
-        return;
+        return nullptr;
       }
     }
     if (queue_.size() >= limits.max_queued) {
       // The bound of SPEC §6: the oldest message goes, counted.
+      dropped = std::move(queue_.front().msg);
       queue_.pop_front();
       metrics_.drop(drop_reason::queue_full);
     }
-    queue_.push_back({m, effective});
+    queue_.push_back({m, effective, false});
     if (owner_raw_ && !wake_pending_) {
       wake_pending_ = true;
       to_wake = owner_.lock();
     }
   }
   if (to_wake) to_wake->wake();
+  return dropped;
+}
+
+void session::restore_message(const message_ptr& m) {
+  std::lock_guard lock(mutex_);
+  queue_.push_back({m, 1, true});
+}
+
+void session::set_disconnected_at(std::int64_t t) {
+  std::lock_guard lock(mutex_);
+  disconnected_at_ = t;
 }
 
 void session::attach(const std::shared_ptr<session_owner>& owner) {
@@ -106,18 +119,19 @@ void session::collect(std::vector<outgoing>& out, std::size_t max, const session
       if (inflight_.size() >= limits.max_inflight) break;
       std::uint16_t id = allocate_packet_id();
       inflight_.push_back({id, q.msg, true});
-      out.push_back({std::move(q.msg), id, 1, false});
+      out.push_back({std::move(q.msg), id, 1, q.dup});
     }
     queue_.pop_front();
   }
 }
 
-bool session::acknowledge(std::uint16_t packet_id) {
+message_ptr session::acknowledge(std::uint16_t packet_id) {
   std::lock_guard lock(mutex_);
   auto it = std::find_if(inflight_.begin(), inflight_.end(), [&](const auto& e) { return e.packet_id == packet_id; });
-  if (it == inflight_.end()) return false;
+  if (it == inflight_.end()) return nullptr;
+  message_ptr m = std::move(it->msg);
   inflight_.erase(it);
-  return true;
+  return m;
 }
 
 void session::set_subscription(const std::string& filter, std::uint8_t qos) {

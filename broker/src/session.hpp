@@ -56,8 +56,12 @@ class session {
   const std::string& client_id() const noexcept { return client_id_; }
   bool persistent() const noexcept { return persistent_; }
 
-  /// Enqueues `m` at min(qos, m->qos). Any thread.
-  void deliver(const message_ptr& m, std::uint8_t qos, const session_limits& limits);
+  /// Enqueues `m` at min(qos, m->qos). Any thread. Returns the message dropped
+  /// to make room (queue at max_queued), if any, so a persistent copy can go too.
+  message_ptr deliver(const message_ptr& m, std::uint8_t qos, const session_limits& limits);
+  /// Rebuilds the queue of a restored persistent session (start-up, offline).
+  /// Restored messages may have been sent before the restart: they go with DUP.
+  void restore_message(const message_ptr& m);
 
   /// Attaches a connection; unacknowledged in-flight messages will be resent with DUP.
   void attach(const std::shared_ptr<session_owner>& owner);
@@ -70,8 +74,10 @@ class session {
   /// Moves up to `max` sendable messages into `out` (in-flight resends first, then
   /// the queue while the window has room). Expired messages are dropped and counted.
   void collect(std::vector<outgoing>& out, std::size_t max, const session_limits& limits, std::int64_t now);
-  /// PUBACK from the client: frees the window slot. False when the id is unknown.
-  bool acknowledge(std::uint16_t packet_id);
+  /// PUBACK from the client: frees the window slot and returns the message
+  /// (null when the id is unknown).
+  message_ptr acknowledge(std::uint16_t packet_id);
+  void set_disconnected_at(std::int64_t t);
 
   /// Subscriptions (filter → granted QoS), kept for persistence and cleanup.
   void set_subscription(const std::string& filter, std::uint8_t qos);
@@ -92,6 +98,7 @@ class session {
   struct queued_entry {
     message_ptr msg;
     std::uint8_t qos;
+    bool dup;
   };
   std::uint16_t allocate_packet_id();
 

@@ -1,8 +1,29 @@
-// Session lookup, takeover and expiry.
+// Session lookup, takeover and expiry, and the durable record of persistent
+// sessions (their existence, subscriptions and disconnect time) in the store.
 
 #include "session_registry.hpp"
 
+#include <chrono>
+
 namespace portcullis::broker {
+namespace {
+
+std::int64_t epoch_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+store::upsert_session_op session_row(const session& s, std::optional<std::int64_t> disconnected_at,
+                                     std::optional<std::int64_t> expires_at) {
+  store::session_record r;
+  r.tenant = s.tenant();
+  r.client_id = s.client_id();
+  r.created_at = epoch_seconds();
+  r.disconnected_at = disconnected_at;
+  r.expires_at = expires_at;
+  return {std::move(r)};
+}
+
+}  // namespace
 
 std::string session_registry::key(const std::string& tenant, const std::string& client_id) {
   // Tenant ids cannot contain '\0' (validated [A-Za-z0-9_-]), so this is unambiguous.
@@ -43,8 +64,12 @@ session_registry::attach_result session_registry::attach(const std::string& tena
       // Detach first so the old connection's later release() is a no-op for it.
       discarded->detach(r.previous.get(), 0);
       unsubscribe_all(discarded);
-      if (discarded->persistent()) metrics_.sessions_persistent.fetch_sub(1, std::memory_order_relaxed);
+      if (discarded->persistent()) {
+        metrics_.sessions_persistent.fetch_sub(1, std::memory_order_relaxed);
+        if (persist_) persist_->submit(store::delete_session_op{tenant, client_id});
+      }
     }
+    if (persist_ && r.s->persistent()) persist_->submit(session_row(*r.s, std::nullopt, std::nullopt));
   }
   if (r.previous) metrics_.takeovers.fetch_add(1, std::memory_order_relaxed);
   return r;
@@ -52,7 +77,10 @@ session_registry::attach_result session_registry::attach(const std::string& tena
 
 void session_registry::release(const std::shared_ptr<session>& s, const session_owner* owner, std::int64_t now) {
   if (!s->detach(owner, now)) return;  // taken over meanwhile: the new owner keeps it
-  if (s->persistent()) return;
+  if (s->persistent()) {
+    if (persist_) persist_->submit(session_row(*s, now, now + session_expiry_seconds_));
+    return;
+  }
   std::lock_guard lock(mutex_);
   auto it = sessions_.find(key(s->tenant(), s->client_id()));
   if (it == sessions_.end() || it->second != s) return;
@@ -69,6 +97,7 @@ std::size_t session_registry::sweep(std::int64_t now, std::int64_t expiry_second
       auto& s = it->second;
       if (s->persistent() && !s->connected() && s->disconnected_at() + expiry_seconds <= now) {
         unsubscribe_all(s);
+        if (persist_) persist_->submit(store::delete_session_op{s->tenant(), s->client_id()});
         expired.push_back(std::move(s));
         it = sessions_.erase(it);
       } else {
@@ -126,6 +155,9 @@ bool session_registry::subscribe(const std::shared_ptr<session>& s, const std::s
   std::lock_guard lock(mutex_);
   if (!is_live_locked(s)) return false;
   s->set_subscription(filter, qos);
+  if (persist_ && s->persistent()) {
+    persist_->submit(store::add_subscription_op{s->tenant(), s->client_id(), {filter, qos}});
+  }
   router_.subscribe(s->tenant(), filter, s.get(), qos);
   return true;
 }
@@ -133,8 +165,25 @@ bool session_registry::subscribe(const std::shared_ptr<session>& s, const std::s
 bool session_registry::unsubscribe(const std::shared_ptr<session>& s, const std::string& filter) {
   std::lock_guard lock(mutex_);
   if (!is_live_locked(s)) return false;
-  s->remove_subscription(filter);
+  if (s->remove_subscription(filter) && persist_ && s->persistent()) {
+    persist_->submit(store::remove_subscription_op{s->tenant(), s->client_id(), filter});
+  }
   return router_.unsubscribe(s->tenant(), filter, s.get());
+}
+
+void session_registry::restore(const std::string& tenant, const std::string& client_id, std::int64_t disconnected_at,
+                               const std::vector<std::pair<std::string, std::uint8_t>>& subscriptions,
+                               const std::vector<message_ptr>& queue) {
+  auto s = std::make_shared<session>(tenant, client_id, true, metrics_);
+  s->set_disconnected_at(disconnected_at);
+  for (const auto& m : queue) s->restore_message(m);
+  std::lock_guard lock(mutex_);
+  for (const auto& [filter, qos] : subscriptions) {
+    s->set_subscription(filter, qos);
+    router_.subscribe(tenant, filter, s.get(), qos);
+  }
+  sessions_[key(tenant, client_id)] = std::move(s);
+  metrics_.sessions_persistent.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::size_t session_registry::size() const {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "metrics.hpp"
+#include "persistence.hpp"
 #include "router.hpp"
 #include "session.hpp"
 
@@ -24,6 +25,18 @@ namespace portcullis::broker {
 class session_registry {
  public:
   session_registry(router& r, metrics& m) : router_(r), metrics_(m) {}
+
+  /// Makes persistent sessions durable through `p` (nullptr: memory only).
+  void set_persistence(persistence* p, std::int64_t session_expiry_seconds) {
+    persist_ = p;
+    session_expiry_seconds_ = session_expiry_seconds;
+  }
+  persistence* durable() const noexcept { return persist_; }
+
+  /// Re-creates an offline persistent session from the store at start-up.
+  void restore(const std::string& tenant, const std::string& client_id, std::int64_t disconnected_at,
+               const std::vector<std::pair<std::string, std::uint8_t>>& subscriptions,
+               const std::vector<message_ptr>& queue);
 
   struct attach_result {
     std::shared_ptr<session> s;
@@ -67,6 +80,8 @@ class session_registry {
 
   router& router_;
   metrics& metrics_;
+  persistence* persist_ = nullptr;
+  std::int64_t session_expiry_seconds_ = 86400;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<session>> sessions_;
 };

@@ -135,10 +135,17 @@ result<void> op_runner::operator()(const enqueue_op& op) {
   if (op.tenant.empty() || op.qos > 2) {
     return conn_.fail(errc::invalid_argument, "store: enqueue with empty tenant or qos > 2");
   }
-  if (auto done = conn_.exec(
-          "INSERT INTO messages (tenant, topic, payload, qos, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-          op.tenant, op.topic, op.payload, std::int64_t{op.qos}, op.created_at, op.expires_at);
-      !done) {
+  if (op.id > 0) {
+    if (auto done = conn_.exec(
+            "INSERT INTO messages (id, tenant, topic, payload, qos, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            op.id, op.tenant, op.topic, op.payload, std::int64_t{op.qos}, op.created_at, op.expires_at);
+        !done) {
+      return done;
+    }
+  } else if (auto done = conn_.exec(
+                 "INSERT INTO messages (tenant, topic, payload, qos, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                 op.tenant, op.topic, op.payload, std::int64_t{op.qos}, op.created_at, op.expires_at);
+             !done) {
     return done;
   }
   const std::int64_t message_id = conn_.last_insert_rowid();

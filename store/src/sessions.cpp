@@ -285,4 +285,15 @@ result<session_snapshot> database::load_sessions(std::int64_t now) {
   return out;
 }
 
+result<std::int64_t> database::max_message_id() {
+  auto st = conn_->query("SELECT coalesce(max(id), 0) FROM messages");
+  if (!st) {
+    return st.error();
+  }
+  if (auto row = st->step(); !row) {
+    return row.error();
+  }
+  return st->get_int64(0);
+}
+
 }  // namespace portcullis::store

@@ -151,6 +151,9 @@ class database {
   /// Sessions not expired at `now`, with subscriptions and non-expired queued
   /// messages in order, read in one consistent snapshot.
   result<session_snapshot> load_sessions(std::int64_t now);
+  /// The largest message id ever stored that still exists (0 when none): the
+  /// broker continues its own message-id sequence above it after a restart.
+  result<std::int64_t> max_message_id();
   /// Executes all `ops` in order in ONE transaction (group commit): all or
   /// nothing. Ops on missing sessions/entries are skipped (counted), not errors.
   /// Errors: invalid_argument (qos > 2, empty ids, packet id 0), conflict (a

@@ -94,6 +94,9 @@ struct remove_subscription_op {
 /// With `max_queued` > 0, each target queue is then trimmed to that many
 /// entries by dropping its oldest entries that are not in flight.
 struct enqueue_op {
+  /// Message id chosen by the caller (> 0), or 0 to let SQLite assign one. A
+  /// caller-chosen id lets later ops (remove_entry_op) be queued before commit.
+  std::int64_t id = 0;
   std::string tenant;
   std::string topic;
   std::vector<std::uint8_t> payload;

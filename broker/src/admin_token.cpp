@@ -1,0 +1,67 @@
+// Bootstrap token loading and first-start generation.
+
+#include "admin_token.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "portcullis/auth/secrets.hpp"
+#include "portcullis/broker/logging.hpp"
+
+namespace portcullis::broker {
+namespace {
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  std::size_t i = 0;
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+  return s.substr(i);
+}
+
+std::string read_token_file(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
+  if (!in) throw config_error(key, "cannot read token file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string t = trim(ss.str());
+  if (t.empty()) throw config_error(key, "token file " + path + " is empty");
+  return t;
+}
+
+}  // namespace
+
+std::string load_bootstrap_token_hash(const config& cfg) {
+  if (const char* env = std::getenv("PORTCULLIS_ADMIN_TOKEN"); env && *env) {
+    logger("admin")->info("admin bootstrap token taken from PORTCULLIS_ADMIN_TOKEN");
+    return auth::sha256_hex(trim(env));
+  }
+  if (cfg.admin_token_file) {
+    logger("admin")->info("admin bootstrap token read from {}", *cfg.admin_token_file);
+    return auth::sha256_hex(read_token_file(*cfg.admin_token_file, "admin.token_file"));
+  }
+  auto path = (std::filesystem::path(cfg.data_dir) / "admin.token").string();
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    logger("admin")->info("admin bootstrap token read from {}", path);
+    return auth::sha256_hex(read_token_file(path, "data_dir"));
+  }
+  std::string token = auth::random_token(32);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) throw config_error("data_dir", "cannot create " + path);
+  std::string line = token + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ::close(fd);
+  if (!ok) throw config_error("data_dir", "cannot write " + path);
+  logger("admin")->warn("generated an admin bootstrap token into {} (mode 0600)", path);
+  return auth::sha256_hex(token);
+}
+
+}  // namespace portcullis::broker

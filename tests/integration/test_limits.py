@@ -1,0 +1,134 @@
+"""Connection limits (SPEC §6): keep-alive at 1.5 x, connect timeout, max_connections."""
+
+import socket
+import time
+
+from broker_harness import wait_until
+from mqtt_helpers import PINGREQ_PACKET, PINGRESP, RawClient, connect_packet, raw_connected
+
+
+def test_silent_client_is_closed_after_one_and_a_half_keepalives(broker):
+    c = raw_connected(broker.port(), "keepalive-silent-1", keepalive=1)
+    t0 = time.monotonic()
+    try:
+        assert c.wait_closed(5), "a silent client with keep-alive 1 s was never closed"
+        elapsed = time.monotonic() - t0
+        assert 1.2 <= elapsed <= 3.0, f"closed after {elapsed:.2f} s, expected about 1.5 s"
+    finally:
+        c.close()
+
+
+def test_client_sending_pingreq_stays_connected(broker):
+    c = raw_connected(broker.port(), "keepalive-pinger-1", keepalive=1)
+    try:
+        end = time.monotonic() + 3.5
+        while time.monotonic() < end:
+            c.send(PINGREQ_PACKET)
+            assert c.expect(PINGRESP, timeout=2).type == PINGRESP
+            time.sleep(0.5)  # pacing of the client's own keep-alive, not synchronisation
+    finally:
+        c.close()
+
+
+def test_keepalive_zero_disables_the_timeout(broker_factory):
+    broker = broker_factory({"limits": {"connect_timeout_seconds": 1}})
+    c = raw_connected(broker.port(), "keepalive-zero-01", keepalive=0)
+    try:
+        assert not c.wait_closed(2.5), "keep-alive 0 connection was closed"
+        c.send(PINGREQ_PACKET)
+        assert c.expect(PINGRESP).type == PINGRESP
+    finally:
+        c.close()
+
+
+def test_connection_without_connect_is_closed_after_connect_timeout(broker_factory):
+    broker = broker_factory({"limits": {"connect_timeout_seconds": 1}})
+    c = RawClient(broker.port())
+    t0 = time.monotonic()
+    try:
+        assert c.wait_closed(5), "a connection that never sent CONNECT stayed open"
+        elapsed = time.monotonic() - t0
+        assert 0.8 <= elapsed <= 3.0, f"closed after {elapsed:.2f} s, expected about 1 s"
+    finally:
+        c.close()
+
+
+def test_partial_connect_is_closed_after_connect_timeout(broker_factory):
+    broker = broker_factory({"limits": {"connect_timeout_seconds": 1}})
+    c = RawClient(broker.port())
+    try:
+        c.send(connect_packet("slowloris-client-1")[:7])  # never completes
+        t0 = time.monotonic()
+        assert c.wait_closed(5)
+        assert time.monotonic() - t0 <= 3.0
+    finally:
+        c.close()
+
+
+def test_connect_timeout_does_not_affect_connected_clients(broker_factory):
+    broker = broker_factory({"limits": {"connect_timeout_seconds": 1}})
+    c = raw_connected(broker.port(), "connected-quiet-01", keepalive=60)
+    try:
+        assert not c.wait_closed(2.0), "a connected client was closed by connect_timeout_seconds"
+    finally:
+        c.close()
+
+
+def test_max_connections_refuses_the_extra_connection(broker_factory):
+    broker = broker_factory({"limits": {"max_connections": 3}})
+    port = broker.port()
+    held = [raw_connected(port, f"max-conn-held-{i}") for i in range(3)]
+    try:
+        extra = RawClient(port)
+        try:
+            extra.try_send(connect_packet("max-conn-extra-01"))
+            assert extra.wait_closed(2), "the 4th connection was not closed"
+        finally:
+            extra.close()
+        # The held ones are unaffected.
+        for c in held:
+            c.send(PINGREQ_PACKET)
+            assert c.expect(PINGRESP).type == PINGRESP
+        # Freeing a slot admits a new client again (the broker notices the close asynchronously).
+        held.pop().close()
+
+        def admitted():
+            c = RawClient(port)
+            try:
+                c.send(connect_packet("max-conn-later-01"))
+                p = c.read_packet(1)
+                if p.type == 2 and p.body[1] == 0:
+                    held.append(c)
+                    return True
+            except Exception:
+                pass
+            c.close()
+            return False
+
+        wait_until(admitted, 5, interval=0.1, what="a free connection slot")
+    finally:
+        for c in held:
+            c.close()
+
+
+def test_max_connections_slot_is_freed_after_refusal(broker_factory):
+    """Refused connections must not leak slots: many refusals, then a client still fits."""
+    broker = broker_factory({"limits": {"max_connections": 1}})
+    port = broker.port()
+    held = raw_connected(port, "only-one-client-1")
+    try:
+        for i in range(20):
+            s = socket.create_connection(("127.0.0.1", port), timeout=2)
+            s.close()
+    finally:
+        held.close()
+
+    def admitted():
+        try:
+            c = raw_connected(port, "after-refusals-01")
+        except Exception:
+            return False
+        c.close()
+        return True
+
+    wait_until(admitted, 5, interval=0.1, what="a connection after refusals")

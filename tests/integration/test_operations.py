@@ -1,0 +1,147 @@
+"""Operating the daemon (SPEC §2, §3): graceful stop, ports.json, check-config and bad
+configuration (one line naming the key, exit code 2)."""
+
+import json
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from broker_harness import Broker, run_cli
+from mqtt_helpers import RawClient, connected_client, raw_connected
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_sigterm_with_connected_clients_exits_zero_and_closes_them(broker_factory):
+    broker = broker_factory()
+    port = broker.port()
+    paho = [connected_client(port, f"stop-paho-{i}") for i in range(3)]
+    raw = [raw_connected(port, f"stop-raw-{i}") for i in range(3)]
+    persistent = connected_client(port, "stop-persistent", clean_session=False)
+    assert persistent.subscribe("stop/t") == [1]
+    try:
+        t0 = time.monotonic()
+        rc = broker.terminate(timeout=10)
+        elapsed = time.monotonic() - t0
+        assert rc == 0, broker.log_text()[-2000:]
+        assert elapsed < 5, f"graceful stop took {elapsed:.1f} s"
+        for c in raw:
+            assert c.wait_closed(2), "a raw client did not see the connection close"
+        for c in paho + [persistent]:
+            assert c.wait_disconnected(5), "a paho client did not see the connection close"
+        # The listener is gone too.
+        with pytest.raises(OSError):
+            RawClient(port, timeout=1).connect("after-stop-client")
+    finally:
+        for c in paho + [persistent]:
+            c.close()
+        for c in raw:
+            c.close()
+
+
+def test_sigint_exits_zero(broker_factory):
+    broker = broker_factory()
+    c = raw_connected(broker.port(), "sigint-client-001")
+    broker.proc.send_signal(signal.SIGINT)
+    assert broker.proc.wait(10) == 0
+    broker.returncode = 0
+    assert c.wait_closed(2)
+    c.close()
+
+
+def test_ports_json_names_every_listener(broker_factory):
+    broker = broker_factory({"listeners": [
+        {"name": "mqtt", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["anonymous"]},
+        {"name": "second", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["anonymous"]},
+    ]})
+    ports = json.loads((broker.data_dir / "ports.json").read_text())
+    assert set(ports) >= {"mqtt", "second"}
+    assert ports["mqtt"] != ports["second"] and all(isinstance(p, int) and p > 0 for p in ports.values())
+    # Both listeners serve, and share one broker: a message crosses from one to the other.
+    sub = connected_client(ports["second"], "port-second-sub")
+    pub = connected_client(ports["mqtt"], "port-first-pub")
+    try:
+        assert sub.subscribe("ports/t") == [1]
+        pub.publish("ports/t", b"across", qos=1)
+        assert sub.expect(1)[0].payload == b"across"
+    finally:
+        sub.close()
+        pub.close()
+    assert re.search(rf"\b{ports['mqtt']}\b", broker.log_text()), "chosen port not logged"
+
+
+# ---- check-config ----------------------------------------------------------------------
+def write(tmp_path, text, name="bad.json"):
+    p = tmp_path / name
+    p.write_text(text if isinstance(text, str) else json.dumps(text))
+    return str(p)
+
+
+BAD = {
+    "unknown-key": ({"limits": {"bogus": 1}}, "limits.bogus"),
+    "wrong-type": ({"limits": {"max_inflight": "x"}}, "limits.max_inflight"),
+    "bad-enum": ({"limits": {"rate": {"action": "explode"}}}, "limits.rate.action"),
+    "bad-features": ({"mqtt": {"unsupported_features": "maybe"}}, "mqtt.unsupported_features"),
+    "unknown-top-level": ({"bogus_section": {}}, "bogus_section"),
+    "bad-auth-method": ({"listeners": [{"name": "m", "bind": "127.0.0.1:0", "protocol": "mqtt",
+                                        "auth": ["telepathy"]}]}, "listeners[0].auth"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_check_config_rejects_bad_key_naming_it(tmp_path, case):
+    cfg, key = BAD[case]
+    r = run_cli("check-config", "--config", write(tmp_path, cfg))
+    assert r.returncode == 2, f"exit {r.returncode}, stderr {r.stderr!r}"
+    assert key in r.stderr, f"stderr does not name {key}: {r.stderr!r}"
+    assert len(r.stderr.strip().splitlines()) == 1, f"not a one-line error: {r.stderr!r}"
+
+
+def test_check_config_rejects_missing_tls_certificate(tmp_path):
+    cfg = {"listeners": [{"name": "mqtts", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["x5c-jwt"],
+                          "tls": {"cert": str(tmp_path / "missing.crt"), "key": str(tmp_path / "missing.key"),
+                                  "client_certs": "optional"}}]}
+    r = run_cli("check-config", "--config", write(tmp_path, cfg))
+    assert r.returncode == 2, f"exit {r.returncode}, stderr {r.stderr!r}"
+    assert "listeners[0].tls.cert" in r.stderr, r.stderr
+
+
+def test_check_config_rejects_syntax_error(tmp_path):
+    r = run_cli("check-config", "--config", write(tmp_path, '{"limits": {'))
+    assert r.returncode == 2
+    assert r.stderr.strip()
+
+
+def test_serve_with_bad_config_exits_two_without_listening(tmp_path):
+    r = run_cli("serve", "--config", write(tmp_path, {"limits": {"bogus": 1}}),
+                "--data-dir", str(tmp_path / "var"), timeout=10)
+    assert r.returncode == 2
+    assert "limits.bogus" in (r.stderr + r.stdout)
+    assert not (tmp_path / "var" / "ports.json").exists()
+
+
+def test_check_config_accepts_comments_and_prints_effective_config(tmp_path):
+    text = '// a comment\n{\n  /* block */ "limits": {"max_inflight": 7}\n}\n'
+    r = run_cli("check-config", "--config", write(tmp_path, text, "ok.json"))
+    assert r.returncode == 0, r.stderr
+    effective = json.loads(r.stdout)
+    assert effective["limits"]["max_inflight"] == 7
+    assert effective["limits"]["max_packet_bytes"] == 24576  # defaults filled in
+    assert effective["mqtt"]["unsupported_features"] == "reject"
+
+
+def test_test_harness_config_passes_check_config(tmp_path):
+    b = Broker(tmp_path / "b")
+    r = run_cli("check-config", "--config", str(b.config_path))
+    assert r.returncode == 0, r.stderr
+
+
+def test_shipped_config_passes_check_config():
+    shipped = REPO / "etc" / "portcullis.json"
+    if not shipped.exists():
+        pytest.skip(f"{shipped} not present yet")
+    r = run_cli("check-config", "--config", str(shipped))
+    assert r.returncode == 0, r.stderr

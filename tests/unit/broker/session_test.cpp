@@ -1,0 +1,151 @@
+// Session queue and QoS 1 window, without sockets: feed deliveries and acks,
+// assert what would be written.
+
+#include "session.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace portcullis::broker;
+using portcullis::protocol::shared_buffer;
+
+namespace {
+
+message_ptr make_message(const std::string& topic, const std::string& payload, std::uint8_t qos,
+                         std::int64_t expires_at = 1'000'000) {
+  auto m = std::make_shared<message>();
+  m->frame = shared_buffer::copy_of(topic + payload);
+  m->topic = m->frame.view().substr(0, topic.size());
+  m->payload = m->frame.view().substr(topic.size());
+  m->qos = qos;
+  m->expires_at = expires_at;
+  return m;
+}
+
+struct fake_owner : session_owner {
+  int wakes = 0;
+  std::vector<std::string> kicks;
+  void wake() override { ++wakes; }
+  void kick(std::string reason) override { kicks.push_back(std::move(reason)); }
+};
+
+}  // namespace
+
+TEST_CASE("QoS is the minimum of publish and subscription", "[session]") {
+  metrics m;
+  session s("t", "c", false, m);
+  auto owner = std::make_shared<fake_owner>();
+  s.attach(owner);
+  s.deliver(make_message("a", "x", 1), 0, {});
+  s.deliver(make_message("a", "y", 0), 1, {});
+  std::vector<outgoing> out;
+  s.collect(out, 10, {}, 0);
+  REQUIRE(out.size() == 2);
+  REQUIRE(out[0].qos == 0);
+  REQUIRE(out[1].qos == 0);
+}
+
+TEST_CASE("one wake-up per burst", "[session]") {
+  metrics m;
+  session s("t", "c", false, m);
+  auto owner = std::make_shared<fake_owner>();
+  s.attach(owner);
+  for (int i = 0; i < 10; ++i) s.deliver(make_message("a", "x", 0), 0, {});
+  REQUIRE(owner->wakes == 1);
+  std::vector<outgoing> out;
+  s.collect(out, 100, {}, 0);
+  REQUIRE(out.size() == 10);
+  s.deliver(make_message("a", "x", 0), 0, {});
+  REQUIRE(owner->wakes == 2);
+}
+
+TEST_CASE("in-flight window and packet ids", "[session][qos1]") {
+  metrics m;
+  session s("t", "c", true, m);
+  auto owner = std::make_shared<fake_owner>();
+  s.attach(owner);
+  session_limits lim{100, 2};
+  for (int i = 0; i < 5; ++i) s.deliver(make_message("a", std::to_string(i), 1), 1, lim);
+  std::vector<outgoing> out;
+  s.collect(out, 100, lim, 0);
+  REQUIRE(out.size() == 2);  // window of 2
+  REQUIRE(out[0].packet_id != 0);
+  REQUIRE(out[0].packet_id != out[1].packet_id);
+  REQUIRE(out[0].msg->payload == "0");
+  REQUIRE(out[1].msg->payload == "1");
+  out.clear();
+  s.collect(out, 100, lim, 0);
+  REQUIRE(out.empty());  // window full until PUBACK
+  REQUIRE(s.acknowledge(out[0].packet_id));
+  REQUIRE(s.inflight() == 1);
+  out.clear();
+  REQUIRE_FALSE(s.acknowledge(999));
+  s.collect(out, 100, lim, 0);
+  REQUIRE(out.size() == 1);
+  REQUIRE(out[0].msg->payload == "2");  // ordered
+}
+
+TEST_CASE("[MQTT-4.4.0-1] unacknowledged messages are resent with DUP after reconnect", "[session][qos1]") {
+  metrics m;
+  session s("t", "c", true, m);
+  auto first = std::make_shared<fake_owner>();
+  s.attach(first);
+  s.deliver(make_message("a", "p", 1), 1, {});
+  std::vector<outgoing> out;
+  s.collect(out, 10, {}, 0);
+  REQUIRE(out.size() == 1);
+  std::uint16_t id = out[0].packet_id;
+  REQUIRE_FALSE(out[0].dup);
+  REQUIRE(s.detach(first.get(), 100));
+  auto second = std::make_shared<fake_owner>();
+  s.attach(second);
+  out.clear();
+  s.collect(out, 10, {}, 0);
+  REQUIRE(out.size() == 1);
+  REQUIRE(out[0].dup);
+  REQUIRE(out[0].packet_id == id);
+}
+
+TEST_CASE("offline persistent session queues QoS 1 only, bounded, oldest dropped", "[session]") {
+  metrics m;
+  session s("t", "c", true, m);
+  session_limits lim{3, 20};
+  for (int i = 0; i < 5; ++i) s.deliver(make_message("a", std::to_string(i), 1), 1, lim);
+  s.deliver(make_message("a", "qos0", 0), 0, lim);
+  REQUIRE(s.queued() == 3);
+  REQUIRE(m.drops[static_cast<std::size_t>(drop_reason::queue_full)] == 2);
+  REQUIRE(m.drops[static_cast<std::size_t>(drop_reason::offline_qos0)] == 1);
+  auto owner = std::make_shared<fake_owner>();
+  s.attach(owner);
+  std::vector<outgoing> out;
+  s.collect(out, 10, lim, 0);
+  REQUIRE(out.size() == 3);
+  REQUIRE(out[0].msg->payload == "2");
+  REQUIRE(out[2].msg->payload == "4");
+}
+
+TEST_CASE("expired queued messages are dropped and counted", "[session]") {
+  metrics m;
+  session s("t", "c", true, m);
+  s.deliver(make_message("a", "old", 1, 50), 1, {});
+  s.deliver(make_message("a", "new", 1, 500), 1, {});
+  auto owner = std::make_shared<fake_owner>();
+  s.attach(owner);
+  std::vector<outgoing> out;
+  s.collect(out, 10, {}, 100);
+  REQUIRE(out.size() == 1);
+  REQUIRE(out[0].msg->payload == "new");
+  REQUIRE(m.drops[static_cast<std::size_t>(drop_reason::expired)] == 1);
+}
+
+TEST_CASE("detach by a stale owner is ignored (takeover)", "[session]") {
+  metrics m;
+  session s("t", "c", true, m);
+  auto first = std::make_shared<fake_owner>();
+  auto second = std::make_shared<fake_owner>();
+  s.attach(first);
+  s.attach(second);
+  REQUIRE_FALSE(s.detach(first.get(), 10));
+  REQUIRE(s.connected());
+  REQUIRE(s.detach(second.get(), 10));
+  REQUIRE_FALSE(s.connected());
+}
