@@ -405,9 +405,9 @@ void connection::on_durable(std::uint64_t seq, bool ok) {
     close("store commit failed");
     return;
   }
-  for (auto& a : pending_acks_) {
-    if (a.seq == seq) {
-      a.ready = true;
+  for (std::size_t i = 0; i < pending_acks_.size(); ++i) {
+    if (pending_acks_[i].seq == seq) {
+      pending_acks_[i].ready = true;
       break;
     }
   }

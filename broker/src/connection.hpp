@@ -31,6 +31,7 @@
 #include "portcullis/protocol/codec.hpp"
 #include "portcullis/protocol/frame_reader.hpp"
 #include "rate_limiter.hpp"
+#include "ring_queue.hpp"
 #include "session.hpp"
 
 namespace portcullis::broker {
@@ -150,7 +151,7 @@ class connection : public session_owner, public std::enable_shared_from_this<con
     std::uint16_t packet_id;
     bool ready;
   };
-  std::deque<pending_ack> pending_acks_;
+  ring_queue<pending_ack> pending_acks_;
   std::uint64_t ack_seq_ = 0;
 
   counters counters_;

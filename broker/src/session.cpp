@@ -55,7 +55,7 @@ void session::attach(const std::shared_ptr<session_owner>& owner) {
   owner_raw_ = owner.get();
   wake_pending_ = false;
   disconnected_at_ = 0;
-  for (auto& e : inflight_) e.sent = false;  // resend with DUP [MQTT-4.4.0-1]
+  for (std::size_t i = 0; i < inflight_.size(); ++i) inflight_[i].sent = false;  // resend with DUP [MQTT-4.4.0-1]
 }
 
 bool session::detach(const session_owner* owner, std::int64_t now) {
@@ -66,7 +66,7 @@ bool session::detach(const session_owner* owner, std::int64_t now) {
   wake_pending_ = false;
   disconnected_at_ = now;
   // QoS 0 messages still queued are not kept for an offline client.
-  std::erase_if(queue_, [](const queued_entry& e) { return e.qos == 0; });
+  queue_.erase_if([](const queued_entry& e) { return e.qos == 0; });
   return true;
 }
 
@@ -91,7 +91,8 @@ std::uint16_t session::allocate_packet_id() {
     std::uint16_t id = next_packet_id_++;
     if (next_packet_id_ == 0) next_packet_id_ = 1;
     if (id == 0) continue;
-    bool used = std::any_of(inflight_.begin(), inflight_.end(), [id](const auto& e) { return e.packet_id == id; });
+    bool used = false;
+    for (std::size_t i = 0; i < inflight_.size() && !used; ++i) used = inflight_[i].packet_id == id;
     if (!used) return id;
   }
 }
@@ -99,7 +100,8 @@ std::uint16_t session::allocate_packet_id() {
 void session::collect(std::vector<outgoing>& out, std::size_t max, const session_limits& limits, std::int64_t now) {
   std::lock_guard lock(mutex_);
   wake_pending_ = false;
-  for (auto& e : inflight_) {
+  for (std::size_t i = 0; i < inflight_.size(); ++i) {
+    auto& e = inflight_[i];
     if (out.size() >= max) return;
     if (!e.sent) {
       e.sent = true;
@@ -127,11 +129,14 @@ void session::collect(std::vector<outgoing>& out, std::size_t max, const session
 
 message_ptr session::acknowledge(std::uint16_t packet_id) {
   std::lock_guard lock(mutex_);
-  auto it = std::find_if(inflight_.begin(), inflight_.end(), [&](const auto& e) { return e.packet_id == packet_id; });
-  if (it == inflight_.end()) return nullptr;
-  message_ptr m = std::move(it->msg);
-  inflight_.erase(it);
-  return m;
+  for (std::size_t i = 0; i < inflight_.size(); ++i) {
+    if (inflight_[i].packet_id == packet_id) {
+      message_ptr m = std::move(inflight_[i].msg);
+      inflight_.erase(i);
+      return m;
+    }
+  }
+  return nullptr;
 }
 
 void session::set_subscription(const std::string& filter, std::uint8_t qos) {
@@ -161,9 +166,7 @@ std::size_t session::inflight() const {
 
 std::size_t session::expire_messages(std::int64_t now) {
   std::lock_guard lock(mutex_);
-  std::size_t before = queue_.size();
-  std::erase_if(queue_, [now](const queued_entry& e) { return e.msg->expires_at <= now; });
-  std::size_t n = before - queue_.size();
+  std::size_t n = queue_.erase_if([now](const queued_entry& e) { return e.msg->expires_at <= now; });
   if (n) metrics_.drop(drop_reason::expired, n);
   return n;
 }

@@ -11,7 +11,6 @@
 // to a busy subscriber costs one wake-up, not one post per message.
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,6 +19,7 @@
 #include <vector>
 
 #include "message.hpp"
+#include "ring_queue.hpp"
 #include "metrics.hpp"
 
 namespace portcullis::broker {
@@ -112,8 +112,8 @@ class session {
   const session_owner* owner_raw_ = nullptr;
   bool wake_pending_ = false;
   std::int64_t disconnected_at_ = 0;
-  std::deque<queued_entry> queue_;
-  std::deque<inflight_entry> inflight_;
+  ring_queue<queued_entry> queue_;
+  ring_queue<inflight_entry> inflight_;
   std::uint16_t next_packet_id_ = 1;
   std::map<std::string, std::uint8_t> subscriptions_;
 };
