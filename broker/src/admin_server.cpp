@@ -4,7 +4,10 @@
 // every open admin connection.
 #include "admin_server.hpp"
 
+#include <chrono>
+
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
 #include "admin_http.hpp"
@@ -17,13 +20,15 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 struct admin_server::impl {
-  explicit impl(admin_context& c) : state(std::make_shared<admin_state>(c)), acceptor(c.control) {}
+  explicit impl(admin_context& c)
+      : state(std::make_shared<admin_state>(c)), acceptor(c.control), backoff(c.control) {}
 
   void do_accept();
   void on_accept(const boost::system::error_code& ec, tcp::socket socket);
 
   std::shared_ptr<admin_state> state;
   tcp::acceptor acceptor;
+  boost::asio::steady_timer backoff;  // after an accept error (EMFILE): do not spin
   std::string name;
 };
 
@@ -69,6 +74,7 @@ void admin_server::stop() {
   st.stopping = true;
   boost::system::error_code ec;
   impl_->acceptor.close(ec);
+  impl_->backoff.cancel();
   // Closing the sockets completes each session's pending operation with
   // operation_aborted; the session then leaves the registry itself.
   for (auto& [id, stream] : st.sessions) stream->close();
@@ -83,9 +89,15 @@ void admin_server::impl::do_accept() {
 void admin_server::impl::on_accept(const boost::system::error_code& ec, tcp::socket socket) {
   if (ec == asio::error::operation_aborted || state->stopping) return;  // stop()
   if (ec) {
-    // EMFILE and friends: log and keep accepting; the admin API must not die of it.
+    // EMFILE and friends: log, wait a little, keep accepting; the admin API must not die of it.
     logger("admin")->warn("admin accept failed: {}", ec.message());
-  } else if (state->sessions.size() >= admin_max_connections) {
+    backoff.expires_after(std::chrono::milliseconds(100));
+    backoff.async_wait([this](const boost::system::error_code& wec) {
+      if (!wec && !state->stopping) do_accept();
+    });
+    return;
+  }
+  if (state->sessions.size() >= admin_max_connections) {
     state->connections_refused++;
     boost::system::error_code cec;
     socket.close(cec);

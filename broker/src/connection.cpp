@@ -12,6 +12,7 @@
 
 #include "portcullis/broker/logging.hpp"
 #include "persistence.hpp"
+#include "worker_pool.hpp"
 #include "portcullis/protocol/topic.hpp"
 
 namespace portcullis::broker {
@@ -39,17 +40,75 @@ std::string assigned_client_id() {
 
 constexpr std::size_t max_publishes_per_write = 128;
 
+const char* method_literal(const std::string& m) {
+  if (m == "x5c-jwt") return "x5c-jwt";
+  if (m == "mtls") return "mtls";
+  if (m == "anonymous") return "anonymous";
+  return "other";
+}
+
 }  // namespace
 
-connection::connection(broker_context& ctx, const listener_config& listener, asio::any_io_executor ex,
-                       std::string remote)
-    : executor_(std::move(ex)),
+/// Buffers of a connection that is writing or has something to write. Pooled
+/// per worker thread (a connection lives on one thread, so it returns its state
+/// to the pool of the thread it took it from).
+struct connection::write_state {
+  std::vector<std::uint8_t> ctrl_pending;   // control packets not yet handed to the socket
+  std::vector<std::uint8_t> ctrl_inflight;  // control packets of the write in flight
+  std::vector<outgoing> batch;              // PUBLISHes of the write in flight
+  std::vector<std::uint8_t> headers;        // their fixed headers and packet ids
+  std::vector<asio::const_buffer> buffers;  // the gather list
+
+  bool idle() const noexcept { return ctrl_pending.empty() && ctrl_inflight.empty() && batch.empty(); }
+};
+
+namespace {
+
+std::vector<std::unique_ptr<connection::write_state>>& write_state_pool() {
+  thread_local std::vector<std::unique_ptr<connection::write_state>> pool;
+  return pool;
+}
+
+}  // namespace
+
+void connection::write_state_deleter::operator()(write_state* w) const noexcept {
+  auto& pool = write_state_pool();
+  // Keep a bounded pool of buffers that did not grow huge (a burst of large
+  // messages should not pin memory forever).
+  constexpr std::size_t max_pooled = 1024, max_kept_bytes = 256 * 1024;
+  if (pool.size() < max_pooled && w->ctrl_pending.capacity() <= max_kept_bytes &&
+      w->headers.capacity() <= max_kept_bytes) {
+    pool.emplace_back(w);
+  } else {
+    delete w;
+  }
+}
+
+connection::write_state& connection::writes() {
+  if (!writes_) {
+    auto& pool = write_state_pool();
+    if (pool.empty()) {
+      writes_.reset(new write_state);
+    } else {
+      writes_.reset(pool.back().release());
+      pool.pop_back();
+    }
+  }
+  return *writes_;
+}
+
+void connection::release_writes() {
+  if (writes_ && !writing_ && writes_->idle()) writes_.reset();
+}
+
+connection::connection(broker_context& ctx, const listener_config& listener, worker& w, std::string remote)
+    : executor_(w.executor()),
       ctx_(ctx),
       listener_(listener),
       cfg_(ctx.cfg),
       remote_(std::move(remote)),
       reader_(cfg_->limits.max_packet_bytes),
-      timer_(executor_) {
+      worker_(w) {
   ctx_.stats.connections_current.fetch_add(1, std::memory_order_relaxed);
   ctx_.stats.connections_total.fetch_add(1, std::memory_order_relaxed);
 }
@@ -58,7 +117,7 @@ connection::~connection() { ctx_.stats.connections_current.fetch_sub(1, std::mem
 
 void connection::start() {
   connect_deadline_ = clock::now() + std::chrono::seconds(cfg_->limits.connect_timeout_seconds);
-  arm_timer();
+  worker_.add(shared_from_this());
   transport_start();
 }
 
@@ -285,7 +344,7 @@ void connection::on_auth(auth_outcome o) {
   }
   tenant_ = std::move(o.tenant);
   client_id_ = std::move(o.client_id);
-  method_ = std::move(o.method);
+  method_ = method_literal(o.method);
   ca_id_ = std::move(o.ca_id);
   token_expires_at_ = o.expires_at;
   connected_since_ = epoch_seconds();
@@ -303,7 +362,6 @@ void connection::on_auth(auth_outcome o) {
   }
   last_packet_ = clock::now();
   send(protocol::connack{attached.session_present, protocol::connack_code::accepted});
-  arm_timer();
   paused_ = true;
   process_pending();
 }
@@ -334,7 +392,7 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
       ctx_.stats.rate_limit_throttled.fetch_add(1, std::memory_order_relaxed);
       throttle_until_ = now + bucket_.time_until_token(now);
       paused_frame_ = std::move(f);
-      arm_timer();
+      arm_throttle_timer();
       return action::pause;
     }
   }
@@ -375,8 +433,9 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
       asio::post(self->executor_, [self, seq, ok] { self->on_durable(seq, ok); });
     });
   };
+  thread_local std::vector<route_target> route_scratch;
   ctx_.routes.route(
-      tenant_, msg->topic, route_scratch_,
+      tenant_, msg->topic, route_scratch,
       [&](session& s, std::uint8_t qos) {
         message_ptr dropped = s.deliver(msg, qos, limits);
         if (dropped && dropped->store_id && durable && s.persistent()) {
@@ -444,7 +503,7 @@ connection::action connection::handle_unsubscribe(const protocol::unsubscribe& u
 }
 
 void connection::send(const protocol::packet& p) {
-  protocol::encode(p, ctrl_out_);
+  protocol::encode(p, writes().ctrl_pending);
   ctx_.stats.packets_out.fetch_add(1, std::memory_order_relaxed);
   request_write();
 }
@@ -455,50 +514,54 @@ void connection::request_write() {
 }
 
 void connection::start_write() {
-  write_ctrl_.swap(ctrl_out_);
+  write_state& w = writes();
+  w.ctrl_inflight.swap(w.ctrl_pending);
   if (state_ == state::connected && session_) {
-    session_->collect(write_batch_, max_publishes_per_write, ctx_.limits(), epoch_seconds());
+    session_->collect(w.batch, max_publishes_per_write, ctx_.limits(), epoch_seconds());
   }
-  if (write_ctrl_.empty() && write_batch_.empty()) {
+  if (w.ctrl_inflight.empty() && w.batch.empty()) {
+    release_writes();
     if (close_after_write_) close(close_reason_ ? close_reason_ : "close after write");
     return;
   }
-  write_buffers_.clear();
-  write_headers_.clear();
-  // Reserve first: the buffers below point into write_headers_, which must not move.
-  write_headers_.reserve(write_batch_.size() * 9);
-  if (!write_ctrl_.empty()) write_buffers_.emplace_back(write_ctrl_.data(), write_ctrl_.size());
-  for (const auto& o : write_batch_) {
+  w.buffers.clear();
+  w.headers.clear();
+  // Reserve first: the buffers below point into w.headers, which must not move.
+  w.headers.reserve(w.batch.size() * 9);
+  if (!w.ctrl_inflight.empty()) w.buffers.emplace_back(w.ctrl_inflight.data(), w.ctrl_inflight.size());
+  for (const auto& o : w.batch) {
     const message& m = *o.msg;
     std::size_t remaining = 2 + m.topic.size() + (o.qos ? 2 : 0) + m.payload.size();
-    std::size_t at = write_headers_.size();
-    write_headers_.resize(at + 7);
-    std::size_t n = protocol::encode_publish_fixed_header(o.dup, o.qos, false, remaining, write_headers_.data() + at);
-    write_headers_[at + n] = static_cast<std::uint8_t>(m.topic.size() >> 8);
-    write_headers_[at + n + 1] = static_cast<std::uint8_t>(m.topic.size() & 0xFF);
-    write_headers_.resize(at + n + 2);
-    write_buffers_.emplace_back(write_headers_.data() + at, n + 2);
-    write_buffers_.emplace_back(m.topic.data(), m.topic.size());
+    std::size_t at = w.headers.size();
+    w.headers.resize(at + 7);
+    std::size_t n = protocol::encode_publish_fixed_header(o.dup, o.qos, false, remaining, w.headers.data() + at);
+    w.headers[at + n] = static_cast<std::uint8_t>(m.topic.size() >> 8);
+    w.headers[at + n + 1] = static_cast<std::uint8_t>(m.topic.size() & 0xFF);
+    w.headers.resize(at + n + 2);
+    w.buffers.emplace_back(w.headers.data() + at, n + 2);
+    w.buffers.emplace_back(m.topic.data(), m.topic.size());
     if (o.qos) {
-      std::size_t p = write_headers_.size();
-      write_headers_.push_back(static_cast<std::uint8_t>(o.packet_id >> 8));
-      write_headers_.push_back(static_cast<std::uint8_t>(o.packet_id & 0xFF));
-      write_buffers_.emplace_back(write_headers_.data() + p, 2);
+      std::size_t p = w.headers.size();
+      w.headers.push_back(static_cast<std::uint8_t>(o.packet_id >> 8));
+      w.headers.push_back(static_cast<std::uint8_t>(o.packet_id & 0xFF));
+      w.buffers.emplace_back(w.headers.data() + p, 2);
     }
-    if (!m.payload.empty()) write_buffers_.emplace_back(m.payload.data(), m.payload.size());
+    if (!m.payload.empty()) w.buffers.emplace_back(m.payload.data(), m.payload.size());
   }
-  std::size_t published = write_batch_.size();
+  std::size_t published = w.batch.size();
   counters_.messages_out.fetch_add(published, std::memory_order_relaxed);
   ctx_.stats.messages_out.fetch_add(published, std::memory_order_relaxed);
   ctx_.stats.packets_out.fetch_add(published, std::memory_order_relaxed);
   writing_ = true;
-  transport_write(write_buffers_);
+  transport_write(w.buffers);
 }
 
 void connection::on_written(const boost::system::error_code& ec, std::size_t n) {
   writing_ = false;
-  write_batch_.clear();  // releases this subscriber's references to the messages
-  write_ctrl_.clear();
+  if (writes_) {
+    writes_->batch.clear();  // releases this subscriber's references to the messages
+    writes_->ctrl_inflight.clear();
+  }
   if (ec) {
     close("write error");
     return;
@@ -513,79 +576,59 @@ void connection::close(const char* reason) {
   if (state_ == state::closed) return;
   bool was_connected = state_ == state::connected;
   state_ = state::closed;
-  timer_.cancel();
+  if (throttle_timer_) throttle_timer_->cancel();
   transport_close();
   if (session_) {
     ctx_.sessions.release(session_, this, epoch_seconds());
     session_.reset();
   }
+  if (!writing_) writes_.reset();
   if (was_connected) {
     logger("broker")->debug("disconnected client_id={} tenant={} remote={}: {}", client_id_, tenant_, remote_, reason);
   }
+  // Last: leaving the worker's list may drop the last reference but one (every
+  // caller holds its own shared_ptr while it runs).
+  worker_.remove(*this);
 }
 
-void connection::arm_timer() {
-  if (state_ == state::closed) return;
-  clock::time_point next = clock::time_point::max();
-  if (state_ == state::handshake || state_ == state::awaiting_connect || state_ == state::authenticating) {
-    next = connect_deadline_;
-  }
-  if (state_ == state::connected) {
-    if (paused_frame_) {
-      next = std::min(next, throttle_until_);
-    } else if (keep_alive_limit_ != clock::duration::zero()) {
-      next = std::min(next, last_packet_ + keep_alive_limit_);
-    }
-    if (token_expires_at_ && cfg_->auth.x5c_jwt.disconnect_on_expiry) {
-      auto left = std::chrono::seconds(*token_expires_at_ - epoch_seconds());
-      next = std::min(next, clock::now() + std::max<clock::duration>(left, 0s));
-    }
-  }
-  if (next == clock::time_point::max()) return;
-  if (next >= timer_deadline_ && timer_deadline_ != clock::time_point::max()) return;  // already armed earlier
-  timer_deadline_ = next;
-  timer_.expires_at(next);
-  timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-    if (ec) return;  // cancelled (closing) or re-armed
-    self->timer_deadline_ = clock::time_point::max();
-    self->on_timer();
+void connection::arm_throttle_timer() {
+  if (!throttle_timer_) throttle_timer_ = std::make_unique<asio::steady_timer>(executor_);
+  throttle_timer_->expires_at(throttle_until_);
+  throttle_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->state_ == state::closed || !self->paused_frame_) return;
+    // Throttling is not held against keep-alive: the client was waiting on us.
+    self->last_packet_ = clock::now();
+    self->process_pending();
   });
 }
 
-void connection::on_timer() {
+void connection::on_tick(clock::time_point now) {
   if (state_ == state::closed) return;
-  auto now = clock::now();
   if (state_ != state::connected) {
     if (now >= connect_deadline_) {
       ctx_.stats.connect_timeouts.fetch_add(1, std::memory_order_relaxed);
       logger("broker")->info("no CONNECT within {} s, closing remote={} listener={}",
                              cfg_->limits.connect_timeout_seconds, remote_, listener_.name);
       close("connect timeout");
-      return;
     }
-  } else {
-    if (token_expires_at_ && cfg_->auth.x5c_jwt.disconnect_on_expiry && epoch_seconds() >= *token_expires_at_) {
-      ctx_.stats.token_expiry_disconnects.fetch_add(1, std::memory_order_relaxed);
-      logger("auth")->info("token expired, closing client_id={} tenant={} remote={}", client_id_, tenant_, remote_);
-      close("token expired");
-      return;
-    }
-    if (paused_frame_) {
-      if (now >= throttle_until_) {
-        // Throttling is not held against keep-alive: the client was waiting on us.
-        last_packet_ = now;
-        process_pending();
-        if (state_ == state::closed) return;
-      }
-    } else if (keep_alive_limit_ != clock::duration::zero() && now >= last_packet_ + keep_alive_limit_) {
-      ctx_.stats.keepalive_timeouts.fetch_add(1, std::memory_order_relaxed);
-      logger("broker")->info("keep-alive expired, closing client_id={} tenant={} remote={}", client_id_, tenant_,
-                             remote_);
-      close("keep-alive timeout");
-      return;
-    }
+    return;
   }
-  arm_timer();
+  if (token_expires_at_ && cfg_->auth.x5c_jwt.disconnect_on_expiry && epoch_seconds() >= *token_expires_at_) {
+    ctx_.stats.token_expiry_disconnects.fetch_add(1, std::memory_order_relaxed);
+    logger("auth")->info("token expired, closing client_id={} tenant={} remote={}", client_id_, tenant_, remote_);
+    close("token expired");
+    return;
+  }
+  if (paused_frame_) {
+    last_packet_ = now;  // throttled: the client is waiting on us, not idle
+    return;
+  }
+  if (keep_alive_limit_ != clock::duration::zero() && now >= last_packet_ + keep_alive_limit_) {
+    ctx_.stats.keepalive_timeouts.fetch_add(1, std::memory_order_relaxed);
+    logger("broker")->info("keep-alive expired, closing client_id={} tenant={} remote={}", client_id_, tenant_,
+                           remote_);
+    close("keep-alive timeout");
+  }
 }
 
 }  // namespace portcullis::broker

@@ -23,8 +23,8 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "broker_context.hpp"
@@ -36,16 +36,23 @@
 
 namespace portcullis::broker {
 
+class worker;
+
 class connection : public session_owner, public std::enable_shared_from_this<connection> {
  public:
   using clock = std::chrono::steady_clock;
+  using executor_type = boost::asio::io_context::executor_type;
+  static constexpr std::uint32_t no_slot = 0xFFFFFFFF;
 
-  connection(broker_context& ctx, const listener_config& listener, boost::asio::any_io_executor ex,
-             std::string remote);
+  connection(broker_context& ctx, const listener_config& listener, worker& w, std::string remote);
   ~connection() override;
 
-  /// Starts the transport (TLS handshake) and the CONNECT timeout. On its executor.
+  /// Starts the transport (TLS handshake) and the CONNECT timeout. On its worker.
   void start();
+  /// The worker's periodic tick (CONNECT timeout, keep-alive, token expiry).
+  void on_tick(clock::time_point now);
+
+  struct write_state;  // pooled write buffers (connection.cpp)
 
   // session_owner: any thread.
   void wake() override;
@@ -62,7 +69,7 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   const std::string& remote() const noexcept { return remote_; }
   std::int64_t connected_since() const noexcept { return connected_since_; }
   const std::string& ca_id() const noexcept { return ca_id_; }
-  const std::string& method() const noexcept { return method_; }
+  const char* method() const noexcept { return method_; }
 
  protected:
   // Transport primitives, implemented by tcp/tls subclasses. Each completes by
@@ -79,7 +86,7 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   void on_read_error(const boost::system::error_code& ec);
   void on_written(const boost::system::error_code& ec, std::size_t n);
 
-  boost::asio::any_io_executor executor_;
+  executor_type executor_;
   broker_context& ctx_;
 
  private:
@@ -100,8 +107,9 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   void request_write();
   void start_write();
   void close(const char* reason);
-  void arm_timer();
-  void on_timer();
+  void arm_throttle_timer();
+  write_state& writes();
+  void release_writes();
   action protocol_error(const char* what);
 
   const listener_config& listener_;
@@ -113,34 +121,36 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   std::optional<protocol::frame> paused_frame_;   // a PUBLISH waiting for a rate token
   bool paused_ = false;
 
+  friend class worker;
+  worker& worker_;
+  std::uint32_t worker_slot_ = no_slot;
+
   // Session and identity (set when CONNECT is accepted).
   std::shared_ptr<session> session_;
   std::string tenant_;
   std::string client_id_;
-  std::string method_;
+  const char* method_ = "";
   std::string ca_id_;
   bool clean_session_ = true;
   std::int64_t connected_since_ = 0;
   std::optional<std::int64_t> token_expires_at_;
 
-  // Timers: one steady_timer serves CONNECT timeout, keep-alive, throttling and
-  // token expiry; it is re-armed only when the earliest deadline moves earlier.
-  boost::asio::steady_timer timer_;
-  clock::time_point timer_deadline_ = clock::time_point::max();
+  // Deadlines, checked by the worker's tick; a precise timer exists only while
+  // the rate limiter throttles this client.
   clock::time_point connect_deadline_{};
   clock::time_point last_packet_{};
   clock::duration keep_alive_limit_{};            // 1.5 x keep-alive; zero = off
   clock::time_point throttle_until_ = clock::time_point::min();
+  std::unique_ptr<boost::asio::steady_timer> throttle_timer_;
   token_bucket bucket_;
 
-  // Writing: one write in flight; control packets are encoded into ctrl_out_,
-  // PUBLISHes are pulled from the session when the socket is free, so all that is
-  // pending goes out in one gather write per turn.
-  std::vector<std::uint8_t> ctrl_out_;
-  std::vector<std::uint8_t> write_ctrl_;
-  std::vector<outgoing> write_batch_;
-  std::vector<std::uint8_t> write_headers_;
-  std::vector<boost::asio::const_buffer> write_buffers_;
+  // Writing: one write in flight. Control packets and the current batch live in
+  // a write_state borrowed from a per-thread pool while anything is pending or
+  // in flight, so an idle connection holds no write buffers.
+  struct write_state_deleter {
+    void operator()(write_state* w) const noexcept;
+  };
+  std::unique_ptr<write_state, write_state_deleter> writes_;
   bool writing_ = false;
   bool close_after_write_ = false;
   const char* close_reason_ = nullptr;
@@ -155,7 +165,6 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   std::uint64_t ack_seq_ = 0;
 
   counters counters_;
-  std::vector<route_target> route_scratch_;
 };
 
 }  // namespace portcullis::broker

@@ -97,7 +97,7 @@ struct server::impl {
   void bind_listeners();
   void write_ports();
   void do_accept(mqtt_listener& l);
-  void on_accept(mqtt_listener& l, asio::io_context& ioc, tcp::socket s);
+  void on_accept(mqtt_listener& l, worker& w, worker_socket s);
   void wait_signal();
   void reload();
   void schedule_housekeeping();
@@ -160,8 +160,8 @@ void server::impl::write_ports() {
 }
 
 void server::impl::do_accept(mqtt_listener& l) {
-  auto& ioc = workers.next();
-  l.acceptor.async_accept(ioc, [this, &l, &ioc](const boost::system::error_code& ec, tcp::socket s) {
+  worker& w = workers.next();
+  l.acceptor.async_accept(w.executor(), [this, &l, &w](const boost::system::error_code& ec, worker_socket s) {
     if (ec == asio::error::operation_aborted || stopping) return;
     if (ec) {
       // Out of file descriptors or similar: log, wait a little, carry on
@@ -173,12 +173,12 @@ void server::impl::do_accept(mqtt_listener& l) {
       });
       return;
     }
-    on_accept(l, ioc, std::move(s));
+    on_accept(l, w, std::move(s));
     do_accept(l);
   });
 }
 
-void server::impl::on_accept(mqtt_listener& l, asio::io_context& ioc, tcp::socket s) {
+void server::impl::on_accept(mqtt_listener& l, worker& w, worker_socket s) {
   if (ctx.stats.connections_current.load(std::memory_order_relaxed) >=
       static_cast<std::int64_t>(cfg->limits.max_connections)) {
     ctx.stats.connections_refused_limit.fetch_add(1, std::memory_order_relaxed);
@@ -189,10 +189,9 @@ void server::impl::on_accept(mqtt_listener& l, asio::io_context& ioc, tcp::socke
   boost::system::error_code ec;
   auto ep = s.remote_endpoint(ec);
   std::string remote = ec ? "unknown" : endpoint_string(ep);
-  asio::post(ioc, [this, &l, s = std::move(s), remote = std::move(remote)]() mutable {
-    std::shared_ptr<connection> c = l.tls ? make_tls_connection(ctx, *l.cfg, std::move(s), std::move(remote), l.tls)
-                                          : make_tcp_connection(ctx, *l.cfg, std::move(s), std::move(remote));
-    workers.track(c);
+  asio::post(w.context(), [this, &l, &w, s = std::move(s), remote = std::move(remote)]() mutable {
+    std::shared_ptr<connection> c = l.tls ? make_tls_connection(ctx, *l.cfg, w, std::move(s), std::move(remote), l.tls)
+                                          : make_tcp_connection(ctx, *l.cfg, w, std::move(s), std::move(remote));
     c->start();
   });
 }
@@ -263,7 +262,7 @@ void server::impl::stop() {
   housekeeping.cancel();
   accept_backoff.cancel();
   if (admin) admin->stop();
-  for (auto& c : workers.connections()) c->kick("broker stopping");
+  workers.for_each_connection([](connection& c) { c.kick("broker stopping"); });
   control.stop();
 }
 
@@ -384,7 +383,8 @@ void server::impl::reload_cas(std::function<void()> done) {
 
 void server::impl::revoke_ca(const std::string& ca_id) {
   trust.cache().invalidate_ca(ca_id);
-  for (auto& c : workers.connections()) c->kick_if_ca(ca_id, "tenant CA " + ca_id + " was deleted");
+  workers.for_each_connection(
+      [ca_id](connection& c) { c.kick_if_ca(ca_id, "tenant CA " + ca_id + " was deleted"); });
 }
 
 server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}

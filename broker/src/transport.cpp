@@ -27,8 +27,8 @@ constexpr std::size_t read_chunk = 64 * 1024;
 
 class tcp_connection final : public connection {
  public:
-  tcp_connection(broker_context& ctx, const listener_config& l, tcp::socket&& s, std::string remote)
-      : connection(ctx, l, s.get_executor(), std::move(remote)), socket_(std::move(s)) {}
+  tcp_connection(broker_context& ctx, const listener_config& l, worker& w, worker_socket&& s, std::string remote)
+      : connection(ctx, l, w, std::move(remote)), socket_(std::move(s)) {}
 
  private:
   std::shared_ptr<tcp_connection> self() { return std::static_pointer_cast<tcp_connection>(shared_from_this()); }
@@ -41,7 +41,7 @@ class tcp_connection final : public connection {
   }
 
   void transport_read() override {
-    socket_.async_wait(tcp::socket::wait_read, [self = self()](const boost::system::error_code& ec) {
+    socket_.async_wait(worker_socket::wait_read, [self = self()](const boost::system::error_code& ec) {
       self->on_readable(ec);
     });
   }
@@ -71,18 +71,18 @@ class tcp_connection final : public connection {
 
   void transport_close() override {
     boost::system::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.shutdown(worker_socket::shutdown_both, ec);
     socket_.close(ec);
   }
 
-  tcp::socket socket_;
+  worker_socket socket_;
 };
 
 class tls_connection final : public connection {
  public:
-  tls_connection(broker_context& ctx, const listener_config& l, tcp::socket&& s, std::string remote,
+  tls_connection(broker_context& ctx, const listener_config& l, worker& w, worker_socket&& s, std::string remote,
                  std::shared_ptr<asio::ssl::context> tls)
-      : connection(ctx, l, s.get_executor(), std::move(remote)), tls_(std::move(tls)), stream_(std::move(s), *tls_) {}
+      : connection(ctx, l, w, std::move(remote)), tls_(std::move(tls)), stream_(std::move(s), *tls_) {}
 
  private:
   std::shared_ptr<tls_connection> self() { return std::static_pointer_cast<tls_connection>(shared_from_this()); }
@@ -124,7 +124,7 @@ class tls_connection final : public connection {
 
   void transport_close() override {
     boost::system::error_code ec;
-    stream_.lowest_layer().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.lowest_layer().shutdown(worker_socket::shutdown_both, ec);
     stream_.lowest_layer().close(ec);
   }
 
@@ -151,21 +151,22 @@ class tls_connection final : public connection {
 
   static constexpr std::size_t tls_read_chunk = 16 * 1024;
   std::shared_ptr<asio::ssl::context> tls_;
-  asio::ssl::stream<tcp::socket> stream_;
+  asio::ssl::stream<worker_socket> stream_;
   std::unique_ptr<std::uint8_t[]> read_buffer_;
   std::vector<std::uint8_t> write_buffer_;
 };
 
 }  // namespace
 
-std::shared_ptr<connection> make_tcp_connection(broker_context& ctx, const listener_config& l, tcp::socket&& socket,
-                                                std::string remote) {
-  return std::make_shared<tcp_connection>(ctx, l, std::move(socket), std::move(remote));
+std::shared_ptr<connection> make_tcp_connection(broker_context& ctx, const listener_config& l, worker& w,
+                                                worker_socket&& socket, std::string remote) {
+  return std::make_shared<tcp_connection>(ctx, l, w, std::move(socket), std::move(remote));
 }
 
-std::shared_ptr<connection> make_tls_connection(broker_context& ctx, const listener_config& l, tcp::socket&& socket,
-                                                std::string remote, std::shared_ptr<asio::ssl::context> tls) {
-  return std::make_shared<tls_connection>(ctx, l, std::move(socket), std::move(remote), std::move(tls));
+std::shared_ptr<connection> make_tls_connection(broker_context& ctx, const listener_config& l, worker& w,
+                                                worker_socket&& socket, std::string remote,
+                                                std::shared_ptr<asio::ssl::context> tls) {
+  return std::make_shared<tls_connection>(ctx, l, w, std::move(socket), std::move(remote), std::move(tls));
 }
 
 std::shared_ptr<asio::ssl::context> make_tls_context(const listener_config& l, std::size_t index) {

@@ -8,16 +8,22 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "connection.hpp"
+#include "worker_pool.hpp"
 
 namespace portcullis::broker {
 
+/// A TCP socket bound to a worker's io_context executor (not the type-erased
+/// any_io_executor: smaller, and no indirection on every operation).
+using worker_socket =
+    boost::asio::ip::tcp::socket::rebind_executor<boost::asio::io_context::executor_type>::other;
+
 /// Creates a connection over a plain TCP socket (already accepted, on its worker).
-std::shared_ptr<connection> make_tcp_connection(broker_context& ctx, const listener_config& l,
-                                                boost::asio::ip::tcp::socket&& socket, std::string remote);
+std::shared_ptr<connection> make_tcp_connection(broker_context& ctx, const listener_config& l, worker& w,
+                                                worker_socket&& socket, std::string remote);
 
 /// Creates a connection over TLS; the handshake runs in start().
-std::shared_ptr<connection> make_tls_connection(broker_context& ctx, const listener_config& l,
-                                                boost::asio::ip::tcp::socket&& socket, std::string remote,
+std::shared_ptr<connection> make_tls_connection(broker_context& ctx, const listener_config& l, worker& w,
+                                                worker_socket&& socket, std::string remote,
                                                 std::shared_ptr<boost::asio::ssl::context> tls);
 
 /// Server TLS context from the listener's files: TLS 1.2 minimum, client

@@ -40,8 +40,11 @@ std::size_t trust_manager::replace_cas(const std::vector<store::ca_record>& cas)
 trust_manager::binding_state trust_manager::check(const std::string& tenant, const std::string& client_id,
                                                   const std::string& subject) const {
   std::shared_lock lock(bindings_mutex_);
-  auto it = subject_by_client_.find(key(tenant, client_id));
-  if (it != subject_by_client_.end()) return it->second == subject ? binding_state::same : binding_state::conflict;
+  // Client ids are reserved system-wide: bound in another tenant is a conflict.
+  auto it = subject_by_client_.find(client_id);
+  if (it != subject_by_client_.end()) {
+    return it->second == key(tenant, subject) ? binding_state::same : binding_state::conflict;
+  }
   auto jt = client_by_subject_.find(key(tenant, subject));
   if (jt != client_by_subject_.end()) return binding_state::conflict;  // subject bound to another id
   return binding_state::unbound;
@@ -52,22 +55,22 @@ void trust_manager::load_bindings(const std::vector<store::binding_record>& bind
   subject_by_client_.clear();
   client_by_subject_.clear();
   for (const auto& b : bindings) {
-    subject_by_client_[key(b.tenant, b.client_id)] = b.subject_dn;
+    subject_by_client_[b.client_id] = key(b.tenant, b.subject_dn);
     client_by_subject_[key(b.tenant, b.subject_dn)] = b.client_id;
   }
 }
 
 void trust_manager::add_binding(const std::string& tenant, const std::string& client_id, const std::string& subject) {
   std::unique_lock lock(bindings_mutex_);
-  subject_by_client_[key(tenant, client_id)] = subject;
+  subject_by_client_[client_id] = key(tenant, subject);
   client_by_subject_[key(tenant, subject)] = client_id;
 }
 
 void trust_manager::remove_binding(const std::string& tenant, const std::string& client_id) {
   std::unique_lock lock(bindings_mutex_);
-  auto it = subject_by_client_.find(key(tenant, client_id));
-  if (it == subject_by_client_.end()) return;
-  client_by_subject_.erase(key(tenant, it->second));
+  auto it = subject_by_client_.find(client_id);
+  if (it == subject_by_client_.end() || it->second.compare(0, tenant.size() + 1, key(tenant, "")) != 0) return;
+  client_by_subject_.erase(it->second);
   subject_by_client_.erase(it);
 }
 

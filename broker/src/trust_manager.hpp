@@ -47,7 +47,7 @@ class trust_manager {
   std::shared_ptr<const auth::trust_store> snapshot_;
   auth::chain_cache cache_;
   mutable std::shared_mutex bindings_mutex_;
-  std::unordered_map<std::string, std::string> subject_by_client_;  // tenant\0client -> subject
+  std::unordered_map<std::string, std::string> subject_by_client_;  // client (global) -> tenant\0subject
   std::unordered_map<std::string, std::string> client_by_subject_;  // tenant\0subject -> client
 };
 

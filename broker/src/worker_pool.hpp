@@ -2,19 +2,48 @@
 // The data plane: one io_context per core, each run by one thread (Asio's
 // io_context_pool, async_mqtt's `iocs`). A connection is assigned round-robin and
 // spends its whole life on one worker, so connection code needs no locks.
+//
+// Each worker keeps its live connections in a vector (touched only on its own
+// thread) and ticks them twice a second for the coarse deadlines (CONNECT timeout,
+// keep-alive, token expiry). One timer per worker instead of one per connection
+// keeps an idle connection small (bench: idle bytes per connection).
 
 #include <atomic>
+#include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 namespace portcullis::broker {
 
 class connection;
+
+class worker {
+ public:
+  worker();
+  boost::asio::io_context& context() noexcept { return ioc_; }
+  boost::asio::io_context::executor_type executor() noexcept { return ioc_.get_executor(); }
+
+  /// Worker thread only: start/stop ticking `c`; the list holds it alive until removed.
+  void add(std::shared_ptr<connection> c);
+  void remove(connection& c);
+  std::size_t size() const noexcept { return connections_.size(); }
+
+ private:
+  friend class worker_pool;
+  void tick();
+
+  boost::asio::io_context ioc_{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_{ioc_.get_executor()};
+  boost::asio::steady_timer timer_{ioc_};
+  std::vector<std::shared_ptr<connection>> connections_;
+  std::thread thread_;
+  bool stopping_ = false;
+};
 
 class worker_pool {
  public:
@@ -22,29 +51,18 @@ class worker_pool {
   ~worker_pool();
 
   void start();
-  /// Lets the workers finish their queued work and joins them.
+  /// Lets the workers finish their queued work (≤ 5 s) and joins them.
   void stop_and_join();
 
-  boost::asio::io_context& next();
+  worker& next();
+  std::size_t size() const { return workers_.size(); }
 
-  /// Tracks a live connection (for shutdown and admin actions). Thread-safe.
-  void track(const std::shared_ptr<connection>& c);
-  /// Live connections (expired entries pruned). Thread-safe.
-  std::vector<std::shared_ptr<connection>> connections();
-
-  std::size_t size() const { return contexts_.size(); }
+  /// Runs `f` for every live connection, each on its own worker thread. Any thread.
+  void for_each_connection(std::function<void(connection&)> f);
 
  private:
-  struct worker {
-    boost::asio::io_context ioc{1};
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{ioc.get_executor()};
-    std::thread thread;
-  };
-  std::vector<std::unique_ptr<worker>> contexts_;
+  std::vector<std::unique_ptr<worker>> workers_;
   std::atomic<std::size_t> next_{0};
-  std::mutex mutex_;
-  std::vector<std::weak_ptr<connection>> tracked_;
-  std::size_t prune_at_ = 1024;
 };
 
 }  // namespace portcullis::broker

@@ -80,8 +80,22 @@ result<std::optional<std::string>> bound_subject(detail::connection& conn, const
 }
 
 /// Checks the subject is free and a slot is left (inside the transaction).
-result<void> check_new_binding(detail::connection& conn, const std::string& tenant, const std::string& subject_dn,
-                               std::size_t quota) {
+result<void> check_new_binding(detail::connection& conn, const std::string& tenant, const std::string& client_id,
+                               const std::string& subject_dn, std::size_t quota) {
+  {
+    // A client id is reserved system-wide, not per tenant.
+    auto st = conn.query("SELECT tenant FROM bindings WHERE client_id = ? AND tenant <> ?", client_id, tenant);
+    if (!st) {
+      return st.error();
+    }
+    auto row = st->step();
+    if (!row) {
+      return row.error();
+    }
+    if (*row) {
+      return conn.fail(errc::conflict, "store: client id '" + client_id + "' is bound in another tenant");
+    }
+  }
   {
     auto st = conn.query("SELECT client_id FROM bindings WHERE tenant = ? AND subject_dn = ?", tenant, subject_dn);
     if (!st) {
@@ -161,7 +175,7 @@ result<provision_outcome> database::bind_or_provision(const std::string& tenant,
       return done.error();
     }
   } else {
-    if (auto free = check_new_binding(*conn_, tenant, subject_dn, agents_per_tenant_quota); !free) {
+    if (auto free = check_new_binding(*conn_, tenant, client_id, subject_dn, agents_per_tenant_quota); !free) {
       return free.error();
     }
     if (auto done = insert_agent(*conn_, tenant, client_id, subject_dn, cert_sha256, now); !done) {

@@ -150,8 +150,15 @@ BEGIN
 END;
 )sql";
 
+// Client ids are globally unique (seed 000: "the clients need to provide globally
+// unique client identifiers"; an id reserved by any agent on the system is refused).
+constexpr std::string_view schema_v2 = R"sql(
+CREATE UNIQUE INDEX bindings_client_id_global ON bindings(client_id);
+)sql";
+
 constexpr migration builtin[] = {
     {1, "initial schema: tenants, codes, CAs, agents, bindings, tokens, sessions", schema_v1},
+    {2, "client ids unique across tenants", schema_v2},
 };
 
 }  // namespace

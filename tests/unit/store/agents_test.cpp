@@ -64,9 +64,16 @@ TEST_CASE("first connect provisions asset, agent and binding", "[store][agents]"
     CHECK(other.error() == errc::conflict);
     CHECK(*db->count_agents("acme") == 1);
   }
-  SECTION("tenants are independent") {
+  SECTION("a client id is reserved system-wide: another tenant cannot take it") {
     REQUIRE(db->create_tenant("beta", t0));
     auto other = db->bind_or_provision("beta", client_a, subject_a, hex64(1), 50, t0);
+    REQUIRE_FALSE(other);
+    CHECK(other.error() == errc::conflict);
+    CHECK(*db->count_agents("beta") == 0);
+  }
+  SECTION("tenants are independent for subjects and agents") {
+    REQUIRE(db->create_tenant("beta", t0));
+    auto other = db->bind_or_provision("beta", client_b, subject_a, hex64(1), 50, t0);
     REQUIRE(other);
     CHECK(other->created);
     CHECK(other->agent.id != agent.id);
@@ -107,7 +114,7 @@ TEST_CASE("the agent quota is per tenant and only limits new agents", "[store][a
   auto existing = db->bind_or_provision("acme", "client-0", "CN=d0", hex64(1), 3, t0);
   REQUIRE(existing);
   CHECK_FALSE(existing->created);
-  CHECK(db->bind_or_provision("beta", "client-9", "CN=d9", hex64(1), 3, t0));
+  CHECK(db->bind_or_provision("beta", "client-b9", "CN=d9", hex64(1), 3, t0));
   auto zero = db->bind_or_provision("beta", "client-8", "CN=d8", hex64(1), 0, t0);
   REQUIRE_FALSE(zero);
   CHECK(zero.error() == errc::quota_exceeded);
@@ -199,7 +206,7 @@ TEST_CASE("agent listing, lookup, bindings and last-seen batch", "[store][agents
   REQUIRE(db->create_tenant("beta", t0));
   auto a = db->bind_or_provision("acme", client_a, subject_a, hex64(1), 50, t0);
   auto b = db->bind_or_provision("acme", client_b, subject_b, hex64(2), 50, t0 + 1);
-  auto c = db->bind_or_provision("beta", client_a, subject_a, hex64(1), 50, t0 + 2);
+  auto c = db->bind_or_provision("beta", "client-beta-0000001", subject_a, hex64(1), 50, t0 + 2);
   REQUIRE((a && b && c));
 
   auto agents = db->list_agents("acme");
@@ -222,7 +229,7 @@ TEST_CASE("agent listing, lookup, bindings and last-seen batch", "[store][agents
   CHECK((*bindings)[0].agent_id == a->agent.id);
   CHECK((*bindings)[2].tenant == "beta");
 
-  REQUIRE(db->touch_agents({{"acme", client_a}, {"beta", client_a}, {"acme", "unknown"}}, t0 + 500));
+  REQUIRE(db->touch_agents({{"acme", client_a}, {"beta", "client-beta-0000001"}, {"acme", "unknown"}}, t0 + 500));
   CHECK(db->get_agent("acme", a->agent.id)->last_seen_at == t0 + 500);
   CHECK(db->get_agent("acme", b->agent.id)->last_seen_at == t0 + 1);
   CHECK(db->get_agent("beta", c->agent.id)->last_seen_at == t0 + 500);

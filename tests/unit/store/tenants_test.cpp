@@ -50,7 +50,7 @@ TEST_CASE("deleting a tenant removes everything it owns", "[store][tenants]") {
   REQUIRE(db->create_registration_code("acme", "code-1", t0 + 3600));
   REQUIRE(db->add_ca({"", "acme", {1, 2, 3}, hex64(1), "CN=CA", t0, t0 + 100, t0}));
   REQUIRE(db->bind_or_provision("acme", "client-aaaaaaaaaaaa", "CN=dev", hex64(2), 50, t0));
-  REQUIRE(db->bind_or_provision("keep", "client-aaaaaaaaaaaa", "CN=dev", hex64(2), 50, t0));
+  REQUIRE(db->bind_or_provision("keep", "client-kkkkkkkkkkkk", "CN=dev", hex64(2), 50, t0));
   REQUIRE(db->add_admin_token(hex64(3), std::string("acme"), t0));
   REQUIRE(db->upsert_session({"acme", "client-aaaaaaaaaaaa", t0, {}, {}, 1}));
   REQUIRE(db->apply({enqueue_op{"acme", "a/b", {9}, 1, t0, {}, {"client-aaaaaaaaaaaa"}, 0}}));

@@ -94,9 +94,6 @@ struct remove_subscription_op {
 /// With `max_queued` > 0, each target queue is then trimmed to that many
 /// entries by dropping its oldest entries that are not in flight.
 struct enqueue_op {
-  /// Message id chosen by the caller (> 0), or 0 to let SQLite assign one. A
-  /// caller-chosen id lets later ops (remove_entry_op) be queued before commit.
-  std::int64_t id = 0;
   std::string tenant;
   std::string topic;
   std::vector<std::uint8_t> payload;
@@ -105,6 +102,9 @@ struct enqueue_op {
   std::optional<std::int64_t> expires_at;
   std::vector<std::string> client_ids;
   std::size_t max_queued = 0;
+  /// Message id chosen by the caller (> 0), or 0 to let SQLite assign one. A
+  /// caller-chosen id lets later ops (remove_entry_op) be queued before commit.
+  std::int64_t id = 0;
 };
 
 /// Mark the oldest not-in-flight entry of `message_id` in the session as

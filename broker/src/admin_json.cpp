@@ -1,0 +1,73 @@
+// Response builders and time formatting for the admin API (see admin_json.hpp).
+#include "admin_json.hpp"
+
+#include <chrono>
+#include <ctime>
+
+#include <boost/beast/http/field.hpp>
+
+namespace portcullis::broker {
+
+http_response json_response(http::status status, std::string body) {
+  http_response res{status, 11};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  return res;
+}
+
+http_response error_response(http::status status, std::string_view code, std::string_view message) {
+  json_writer w;
+  w.begin_object().field("error", code).field("message", message).end_object();
+  return json_response(status, w.str());
+}
+
+http_response no_content() {
+  http_response res{http::status::no_content, 11};
+  res.set(http::field::cache_control, "no-store");
+  return res;
+}
+
+bool parse_json_object(const http_request& req, rapidjson::Document& doc, http_response& error) {
+  const std::string& body = req.body();
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    error = error_response(http::status::bad_request, "json.invalid", "the request body must be a JSON object");
+    return false;
+  }
+  return true;
+}
+
+const rapidjson::Value* string_member(const rapidjson::Document& doc, const char* key) {
+  auto it = doc.FindMember(key);
+  if (it == doc.MemberEnd() || !it->value.IsString()) return nullptr;
+  return &it->value;
+}
+
+http_response invalid_field(std::string_view field, std::string_view why) {
+  return error_response(http::status::bad_request, "field.invalid", "\"" + std::string(field) + "\": " + std::string(why));
+}
+
+std::int64_t epoch_seconds_now() {
+  using namespace std::chrono;
+  return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::int64_t epoch_ms_now() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string iso8601_ms(std::int64_t epoch_ms) {
+  std::time_t secs = static_cast<std::time_t>(epoch_ms / 1000);
+  int ms = static_cast<int>(epoch_ms % 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%.*s.%03dZ", static_cast<int>(n), buf, ms);
+  return out;
+}
+
+}  // namespace portcullis::broker

@@ -1,0 +1,217 @@
+"""TLS listeners and mTLS device authentication (SPEC §2 SIGHUP, §3 tls, §4.2).
+
+The listener "mqtts" has tls {client_certs: "optional"} and auth ["x5c-jwt", "mtls"]: a
+device presenting a client certificate from its tenant's CA with client id == CN connects
+without a password; without a client certificate it can still use an x5c JWT. The listener
+"mqtts_req" has client_certs "required": no client certificate, no TLS session. SIGHUP
+reloads the server certificate files.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from authkit import (AuthBrokers, Pki, TlsRawClient, assert_refused, auth_overrides, connects, load_cert,
+                     mint, onboard, unique_id)
+from broker_harness import wait_until
+from mqtt_helpers import Closed, PahoClient, connect_packet
+
+# paho 1.6 builds its context with ssl.PROTOCOL_TLS, which Python 3.11 deprecates.
+pytestmark = pytest.mark.filterwarnings("ignore:ssl.PROTOCOL_TLS is deprecated:DeprecationWarning")
+
+
+@dataclass
+class Env:
+    root: Path
+    pki: Pki
+    broker: object
+    server_ca: tuple
+    server_crt: Path
+    server_key: Path
+    tenant_ca: tuple
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mtls")
+    pki = Pki(root / "pki")
+    server_ca = pki.ca("server-ca", "Portcullis Test Server CA")
+    srv = pki.server("server-1", "portcullis-server-one", server_ca)
+    tls_dir = root / "tls"
+    tls_dir.mkdir()
+    server_crt, server_key = tls_dir / "server.crt", tls_dir / "server.key"
+    shutil.copyfile(srv[0], server_crt)
+    shutil.copyfile(srv[1], server_key)
+    os.chmod(server_key, 0o600)
+    tls = {"cert": str(server_crt), "key": str(server_key)}
+    cfg = auth_overrides()
+    cfg["listeners"] = [
+        {"name": "mqtts", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["x5c-jwt", "mtls"],
+         "tls": {**tls, "client_certs": "optional"}},
+        {"name": "mqtts_req", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["x5c-jwt", "mtls"],
+         "tls": {**tls, "client_certs": "required"}},
+        {"name": "admin", "bind": "127.0.0.1:0", "protocol": "http"},
+    ]
+    brokers = AuthBrokers(root)
+    try:
+        b = brokers(overrides=cfg)
+        tenant_ca = pki.ca("tenant-ca", "mTLS Tenant CA")
+        onboard(b.admin, pki, "plant", tenant_ca)
+        yield Env(root, pki, b, server_ca, server_crt, server_key, tenant_ca)
+    finally:
+        brokers.stop_all()
+
+
+def client_ctx(env, cert=None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=env.server_ca[0])
+    ctx.check_hostname = False   # the server certificate names localhost / 127.0.0.1
+    if cert is not None:
+        ctx.load_cert_chain(cert[0], cert[1])
+    return ctx
+
+
+def mtls_paho(env, listener: str, client_id: str, cert) -> PahoClient:
+    c = PahoClient(env.broker.port(listener), client_id)
+    c.client.tls_set(ca_certs=env.server_ca[0], certfile=cert[0], keyfile=cert[1])
+    return c
+
+
+def test_mtls_device_connects_and_is_provisioned(env):
+    cid = unique_id("mtls-device")
+    dev = env.pki.device("mtls-ok", cid, env.tenant_ca, client_auth=True)
+    c = mtls_paho(env, "mqtts", cid, dev)
+    try:
+        rc, _ = c.connect()
+        assert rc == 0, f"CONNACK {rc} for an mTLS device with client id == CN"
+        assert c.subscribe("cell/#") == [1]
+        c.publish("cell/7/state", b"running", qos=1)
+        (m,) = c.expect(1)
+        assert m.payload == b"running"
+    finally:
+        c.close()
+    agents = {a["name"]: a for a in env.broker.admin.agents("plant")}
+    assert cid in agents, sorted(agents)
+    a = agents[cid]
+    assert a["asset"]["assetType"] == "core.mcX509" and a["id"] == a["asset"]["id"]
+    assert a["securityProfile"] == "CACertifiedX509" and a["onboardingStatus"] == "ONBOARDED"
+
+
+def test_mtls_client_id_must_equal_cn(env):
+    cn = unique_id("mtls-cn")
+    dev = env.pki.device("mtls-cn", cn, env.tenant_ca, client_auth=True)
+    other = unique_id("mtls-not-the-cn")
+    assert_refused(env.broker, other, None, "mtls.cn_mismatch", username=None, listener="mqtts",
+                   tls=client_ctx(env, dev))
+    assert other not in {a["name"] for a in env.broker.admin.agents("plant")}
+
+
+def test_mtls_client_cert_from_unregistered_ca_is_refused(env):
+    rogue = env.pki.ca("rogue-ca", "Rogue CA")
+    cid = unique_id("mtls-rogue")
+    dev = env.pki.device("mtls-rogue", cid, rogue, client_auth=True)
+    assert_refused(env.broker, cid, None, "mtls.chain", username=None, listener="mqtts",
+                   tls=client_ctx(env, dev))
+
+
+def test_jwt_without_client_cert_on_the_tls_listener(env):
+    cid = unique_id("tls-jwt-device")
+    dev = env.pki.device("tls-jwt", cid, env.tenant_ca)
+    tok = mint(*dev, cid)
+    connects(env.broker.port("mqtts"), cid, tok, tls=client_ctx(env)).close()
+    assert cid in {a["name"] for a in env.broker.admin.agents("plant")}
+    # Neither a client certificate nor the bearer username: refused.
+    cid2 = unique_id("tls-nothing")
+    assert_refused(env.broker, cid2, None, {"auth.username", "mtls.no_certificate"}, username=None,
+                   listener="mqtts", tls=client_ctx(env))
+
+
+def test_required_client_certs_refuse_the_tls_session_without_one(env):
+    port = env.broker.port("mqtts_req")
+    failed_how = None
+    try:
+        raw = TlsRawClient(port, client_ctx(env))
+    except (ssl.SSLError, ConnectionError, OSError) as e:
+        failed_how = f"handshake: {e!r}"
+    else:
+        # TLS 1.3: the client finishes its side before the server's alert arrives.
+        try:
+            raw.try_send(connect_packet(unique_id("tls-req-none"), username="x", password="y"))
+            p = raw.read_packet(5)
+            pytest.fail(f"the required-cert listener answered a client without certificate: packet {p.type}")
+        except Closed:
+            failed_how = f"closed after handshake: {getattr(raw, 'tls_error', 'EOF')!r}"
+        finally:
+            raw.close()
+    assert failed_how
+    # With a client certificate the same listener serves.
+    cid = unique_id("tls-req-device")
+    dev = env.pki.device("tls-req", cid, env.tenant_ca, client_auth=True)
+    c = mtls_paho(env, "mqtts_req", cid, dev)
+    try:
+        assert c.connect()[0] == 0
+    finally:
+        c.close()
+
+
+def _peer_cert(env, port) -> dict:
+    ctx = client_ctx(env)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        with ctx.wrap_socket(s, server_hostname="localhost") as t:
+            return t.getpeercert()
+
+
+def _cn(cert: dict) -> str:
+    for rdn in cert["subject"]:
+        for k, v in rdn:
+            if k == "commonName":
+                return v
+    return ""
+
+
+def test_sighup_reloads_the_server_certificate(env):
+    b = env.broker
+    port = b.port("mqtts")
+    before = _peer_cert(env, port)
+    assert _cn(before) == "portcullis-server-one", before
+
+    # A device connected before the reload stays connected.
+    cid = unique_id("mtls-across-hup")
+    dev = env.pki.device("mtls-hup", cid, env.tenant_ca, client_auth=True)
+    c = mtls_paho(env, "mqtts", cid, dev)
+    try:
+        assert c.connect()[0] == 0
+        new = env.pki.server("server-2", "portcullis-server-two", env.server_ca)
+        new_serial = format(load_cert(new[0]).serial_number, "X")
+        for src, dst in ((new[1], env.server_key), (new[0], env.server_crt)):
+            tmp = Path(str(dst) + ".new")
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+        os.kill(b.pid, signal.SIGHUP)
+
+        def reloaded():
+            cert = _peer_cert(env, port)
+            return cert if _cn(cert) == "portcullis-server-two" else None
+
+        after = wait_until(reloaded, 5, interval=0.1, what="the new server certificate after SIGHUP")
+        assert after["serialNumber"].lstrip("0") == new_serial.lstrip("0"), (after["serialNumber"], new_serial)
+        assert after["serialNumber"] != before["serialNumber"]
+        # The required-cert listener uses the same files.
+        assert _cn(_peer_cert_with_client(env, b.port("mqtts_req"), dev)) == "portcullis-server-two"
+        assert b.is_running()
+        assert not c.disconnected.is_set(), "SIGHUP dropped an established connection"
+        c.publish("hup/still", b"ok", qos=1)
+    finally:
+        c.close()
+
+
+def _peer_cert_with_client(env, port, dev) -> dict:
+    ctx = client_ctx(env, dev)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        with ctx.wrap_socket(s, server_hostname="localhost") as t:
+            return t.getpeercert()
