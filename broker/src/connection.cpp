@@ -39,6 +39,7 @@ std::string assigned_client_id() {
 }
 
 constexpr std::size_t max_publishes_per_write = 128;
+constexpr auto backpressure_limit = std::chrono::seconds(2);
 
 const char* method_literal(const std::string& m) {
   if (m == "x5c-jwt") return "x5c-jwt";
@@ -151,8 +152,12 @@ void connection::kick_if_ca(std::string ca_id, std::string reason) {
 
 bool connection::on_bytes(std::span<const std::uint8_t> data) {
   if (state_ == state::closed) return false;
-  counters_.bytes_in.fetch_add(data.size(), std::memory_order_relaxed);
-  ctx_.stats.bytes_in.fetch_add(data.size(), std::memory_order_relaxed);
+  bump(counters_.bytes_in, data.size());
+  bump(ctx_.stats.traffic().bytes_in, data.size());
+  return consume(data);
+}
+
+bool connection::consume(std::span<const std::uint8_t> data) {
   while (!data.empty()) {
     auto r = reader_.feed(data);
     data = data.subspan(r.consumed);
@@ -192,12 +197,7 @@ void connection::process_pending() {
   }
   std::vector<std::uint8_t> bytes;
   bytes.swap(pending_in_);
-  if (!bytes.empty()) {
-    // Not counted twice: on_bytes counted them when they arrived.
-    counters_.bytes_in.fetch_sub(bytes.size(), std::memory_order_relaxed);
-    ctx_.stats.bytes_in.fetch_sub(bytes.size(), std::memory_order_relaxed);
-    if (!on_bytes(bytes)) return;  // paused again or closed
-  }
+  if (!bytes.empty() && !consume(bytes)) return;  // paused again or closed
   // While paused no read was outstanding, so this is the only one.
   transport_read();
 }
@@ -222,7 +222,7 @@ connection::action connection::protocol_error(const char* what) {
 
 connection::action connection::handle_frame(protocol::frame& f) {
   last_packet_ = clock::now();
-  ctx_.stats.packets_in.fetch_add(1, std::memory_order_relaxed);
+  bump(ctx_.stats.traffic().packets_in);
   auto decoded = protocol::decode(f);
   if (auto* err = std::get_if<protocol::decode_error>(&decoded)) return protocol_error(protocol::name_of(*err).data());
   auto& p = std::get<protocol::packet>(decoded);
@@ -396,8 +396,8 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
       return action::pause;
     }
   }
-  counters_.messages_in.fetch_add(1, std::memory_order_relaxed);
-  ctx_.stats.messages_in.fetch_add(1, std::memory_order_relaxed);
+  bump(counters_.messages_in);
+  bump(ctx_.stats.traffic().messages_in);
 
   auto m = std::make_shared<message>();
   m->topic = p.topic;
@@ -434,12 +434,16 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
     });
   };
   thread_local std::vector<route_target> route_scratch;
+  std::shared_ptr<session_owner> me;
+  if (p.qos == 1) me = shared_from_this();  // registered with congested subscriber queues
+  bool congested = false;
   ctx_.routes.route(
       tenant_, msg->topic, route_scratch,
       [&](session& s, std::uint8_t qos) {
-        message_ptr dropped = s.deliver(msg, qos, limits);
-        if (dropped && dropped->store_id && durable && s.persistent()) {
-          durable->submit(store::remove_entry_op{s.tenant(), s.client_id(), dropped->store_id});
+        delivery d = s.deliver(msg, qos, limits, me);
+        congested = congested || d.congested;
+        if (d.dropped && d.dropped->store_id && durable && s.persistent()) {
+          durable->submit(store::remove_entry_op{s.tenant(), s.client_id(), d.dropped->store_id});
         }
       },
       persist);
@@ -454,7 +458,26 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
       pending_acks_.push_back({++ack_seq_, p.packet_id, true});
     }
   }
+  if (congested) {
+    // Backpressure: read nothing more from this publisher until a subscriber
+    // queue it filled drains (drained()), or at most backpressure_limit.
+    backpressured_ = true;
+    backpressure_since_ = clock::now();
+    ctx_.stats.backpressure_pauses.fetch_add(1, std::memory_order_relaxed);
+    return action::pause;
+  }
   return action::proceed;
+}
+
+void connection::drained() {
+  asio::post(executor_, [self = shared_from_this()] { self->resume_from_backpressure(); });
+}
+
+void connection::resume_from_backpressure() {
+  if (!backpressured_ || state_ != state::connected) return;
+  backpressured_ = false;
+  last_packet_ = clock::now();  // the client was waiting on us, not idle
+  process_pending();
 }
 
 void connection::on_durable(std::uint64_t seq, bool ok) {
@@ -504,7 +527,7 @@ connection::action connection::handle_unsubscribe(const protocol::unsubscribe& u
 
 void connection::send(const protocol::packet& p) {
   protocol::encode(p, writes().ctrl_pending);
-  ctx_.stats.packets_out.fetch_add(1, std::memory_order_relaxed);
+  bump(ctx_.stats.traffic().packets_out);
   request_write();
 }
 
@@ -549,9 +572,10 @@ void connection::start_write() {
     if (!m.payload.empty()) w.buffers.emplace_back(m.payload.data(), m.payload.size());
   }
   std::size_t published = w.batch.size();
-  counters_.messages_out.fetch_add(published, std::memory_order_relaxed);
-  ctx_.stats.messages_out.fetch_add(published, std::memory_order_relaxed);
-  ctx_.stats.packets_out.fetch_add(published, std::memory_order_relaxed);
+  bump(counters_.messages_out, published);
+  auto& traffic = ctx_.stats.traffic();
+  bump(traffic.messages_out, published);
+  bump(traffic.packets_out, published);
   writing_ = true;
   transport_write(w.buffers);
 }
@@ -566,8 +590,8 @@ void connection::on_written(const boost::system::error_code& ec, std::size_t n) 
     close("write error");
     return;
   }
-  counters_.bytes_out.fetch_add(n, std::memory_order_relaxed);
-  ctx_.stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
+  bump(counters_.bytes_out, n);
+  bump(ctx_.stats.traffic().bytes_out, n);
   if (state_ == state::closed) return;
   start_write();
 }
@@ -621,6 +645,16 @@ void connection::on_tick(clock::time_point now) {
   }
   if (paused_frame_) {
     last_packet_ = now;  // throttled: the client is waiting on us, not idle
+    return;
+  }
+  if (backpressured_) {
+    last_packet_ = now;
+    if (now - backpressure_since_ >= backpressure_limit) {
+      // Never wait forever: two clients congesting each other's queues would
+      // deadlock. After the limit, the bounded queues' drop policy applies.
+      ctx_.stats.backpressure_timeouts.fetch_add(1, std::memory_order_relaxed);
+      resume_from_backpressure();
+    }
     return;
   }
   if (keep_alive_limit_ != clock::duration::zero() && now >= last_packet_ + keep_alive_limit_) {

@@ -57,11 +57,13 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   // session_owner: any thread.
   void wake() override;
   void kick(std::string reason) override;
+  void drained() override;
   /// Closes the connection if it authenticated through tenant CA `ca_id` (CA
   /// deleted: its devices are revoked). Any thread.
   void kick_if_ca(std::string ca_id, std::string reason);
 
-  /// Statistics for the admin API (read from other threads, hence atomics).
+  /// Statistics for the admin API: written by the connection's thread only
+  /// (bump), read from other threads, hence atomics.
   struct counters {
     std::atomic<std::uint64_t> messages_in{0}, messages_out{0}, bytes_in{0}, bytes_out{0};
   };
@@ -83,6 +85,7 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   void on_transport_ready();
   /// Returns true when the transport should keep reading.
   bool on_bytes(std::span<const std::uint8_t> data);
+  bool consume(std::span<const std::uint8_t> data);
   void on_read_error(const boost::system::error_code& ec);
   void on_written(const boost::system::error_code& ec, std::size_t n);
 
@@ -100,6 +103,7 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   action handle_unsubscribe(const protocol::unsubscribe& u);
   void on_auth(auth_outcome outcome);
   void on_durable(std::uint64_t seq, bool ok);
+  void resume_from_backpressure();
   void refuse(std::uint8_t code, std::string reason, std::string detail, const std::string& tenant);
 
   void process_pending();
@@ -143,6 +147,8 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   clock::time_point throttle_until_ = clock::time_point::min();
   std::unique_ptr<boost::asio::steady_timer> throttle_timer_;
   token_bucket bucket_;
+  bool backpressured_ = false;                    // paused until a subscriber queue drains
+  clock::time_point backpressure_since_{};
 
   // Writing: one write in flight. Control packets and the current batch live in
   // a write_state borrowed from a per-thread pool while anything is pending or

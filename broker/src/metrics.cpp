@@ -17,6 +17,34 @@ std::string_view name_of(drop_reason r) noexcept {
   return "unknown";
 }
 
+traffic_shard& metrics::traffic() {
+  struct cached {
+    const metrics* owner = nullptr;
+    traffic_shard* shard = nullptr;
+  };
+  thread_local cached c;
+  if (c.owner != this) {
+    std::lock_guard lock(mutex_);
+    shards_.push_back(std::make_unique<traffic_shard>());
+    c = {this, shards_.back().get()};
+  }
+  return *c.shard;
+}
+
+metrics::traffic_totals metrics::traffic_total() const {
+  std::lock_guard lock(mutex_);
+  traffic_totals t;
+  for (const auto& s : shards_) {
+    t.messages_in += s->messages_in.load(std::memory_order_relaxed);
+    t.messages_out += s->messages_out.load(std::memory_order_relaxed);
+    t.bytes_in += s->bytes_in.load(std::memory_order_relaxed);
+    t.bytes_out += s->bytes_out.load(std::memory_order_relaxed);
+    t.packets_in += s->packets_in.load(std::memory_order_relaxed);
+    t.packets_out += s->packets_out.load(std::memory_order_relaxed);
+  }
+  return t;
+}
+
 void metrics::auth_failure(const std::string& reason) {
   std::lock_guard lock(mutex_);
   ++auth_failures_[reason];
@@ -50,14 +78,20 @@ std::string metrics::render(std::size_t sessions, std::size_t subscriptions) con
   counter("portcullis_connections_refused_limit_total", "Connections closed because max_connections was reached.",
           load(connections_refused_limit));
   counter("portcullis_connects_accepted_total", "CONNECTs accepted (CONNACK 0).", load(connects_accepted));
-  counter("portcullis_messages_in_total", "PUBLISH packets received.", load(messages_in));
-  counter("portcullis_messages_out_total", "PUBLISH packets sent.", load(messages_out));
-  counter("portcullis_bytes_in_total", "Bytes received on MQTT connections.", load(bytes_in));
-  counter("portcullis_bytes_out_total", "Bytes sent on MQTT connections.", load(bytes_out));
-  counter("portcullis_packets_in_total", "MQTT packets received.", load(packets_in));
-  counter("portcullis_packets_out_total", "MQTT packets sent.", load(packets_out));
+  auto traffic = traffic_total();
+  counter("portcullis_messages_in_total", "PUBLISH packets received.", traffic.messages_in);
+  counter("portcullis_messages_out_total", "PUBLISH packets sent.", traffic.messages_out);
+  counter("portcullis_bytes_in_total", "Bytes received on MQTT connections.", traffic.bytes_in);
+  counter("portcullis_bytes_out_total", "Bytes sent on MQTT connections.", traffic.bytes_out);
+  counter("portcullis_packets_in_total", "MQTT packets received.", traffic.packets_in);
+  counter("portcullis_packets_out_total", "MQTT packets sent.", traffic.packets_out);
   counter("portcullis_rate_limit_throttled_total", "Times a client's reading was paused by the rate limit.",
           load(rate_limit_throttled));
+  counter("portcullis_backpressure_pauses_total",
+          "Times a QoS 1 publisher stopped being read because a subscriber queue was congested.",
+          load(backpressure_pauses));
+  counter("portcullis_backpressure_timeouts_total",
+          "Backpressure pauses ended by the 2 s limit rather than by the queue draining.", load(backpressure_timeouts));
   counter("portcullis_rate_limit_disconnects_total", "Clients disconnected by the rate limit.",
           load(rate_limit_disconnected));
   counter("portcullis_protocol_errors_total", "Connections closed for malformed or forbidden packets.",

@@ -10,33 +10,42 @@ namespace portcullis::broker {
 session::session(std::string tenant, std::string client_id, bool persistent, metrics& m)
     : tenant_(std::move(tenant)), client_id_(std::move(client_id)), persistent_(persistent), metrics_(m) {}
 
-message_ptr session::deliver(const message_ptr& m, std::uint8_t qos, const session_limits& limits) {
+delivery session::deliver(const message_ptr& m, std::uint8_t qos, const session_limits& limits,
+                          const std::shared_ptr<session_owner>& publisher) {
   std::uint8_t effective = std::min(qos, m->qos);
   std::shared_ptr<session_owner> to_wake;
-  message_ptr dropped;
+  delivery result;
   {
     std::lock_guard lock(mutex_);
     if (!owner_raw_) {
       // QoS 0 is not queued for an offline client (as Mosquitto by default).
       if (effective == 0 || !persistent_) {
         metrics_.drop(drop_reason::offline_qos0);
-        return nullptr;
+        return result;
       }
     }
     if (queue_.size() >= limits.max_queued) {
       // The bound of SPEC §6: the oldest message goes, counted.
-      dropped = std::move(queue_.front().msg);
+      result.dropped = std::move(queue_.front().msg);
       queue_.pop_front();
       metrics_.drop(drop_reason::queue_full);
     }
     queue_.push_back({m, effective, false});
+    if (effective == 1 && owner_raw_ && publisher && queue_.size() >= limits.high_water()) {
+      // QoS 1 to an online subscriber that is behind: the publisher waits for it
+      // instead of the queue overflowing (an acknowledged message is not dropped).
+      result.congested = true;
+      bool known = false;
+      for (const auto& w : waiters_) known = known || (!w.owner_before(publisher) && !publisher.owner_before(w));
+      if (!known) waiters_.push_back(publisher);
+    }
     if (owner_raw_ && !wake_pending_) {
       wake_pending_ = true;
       to_wake = owner_.lock();
     }
   }
   if (to_wake) to_wake->wake();
-  return dropped;
+  return result;
 }
 
 void session::restore_message(const message_ptr& m) {
@@ -67,7 +76,16 @@ bool session::detach(const session_owner* owner, std::int64_t now) {
   disconnected_at_ = now;
   // QoS 0 messages still queued are not kept for an offline client.
   queue_.erase_if([](const queued_entry& e) { return e.qos == 0; });
+  notify_waiters_locked();
   return true;
+}
+
+void session::notify_waiters_locked() {
+  // drained() only posts, so calling it under our mutex cannot re-enter us.
+  for (auto& w : waiters_) {
+    if (auto p = w.lock()) p->drained();
+  }
+  waiters_.clear();
 }
 
 std::shared_ptr<session_owner> session::owner() const {
@@ -125,6 +143,7 @@ void session::collect(std::vector<outgoing>& out, std::size_t max, const session
     }
     queue_.pop_front();
   }
+  if (!waiters_.empty() && queue_.size() <= limits.low_water()) notify_waiters_locked();
 }
 
 message_ptr session::acknowledge(std::uint16_t packet_id) {

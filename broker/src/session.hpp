@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include <algorithm>
 
 #include "message.hpp"
 #include "ring_queue.hpp"
@@ -27,6 +28,13 @@ namespace portcullis::broker {
 struct session_limits {
   std::uint32_t max_queued = 1000;
   std::uint32_t max_inflight = 20;
+
+  /// Backpressure marks for an online subscriber's queue: publishers pause above
+  /// high water, well before max_queued would force a drop, and resume below low.
+  std::size_t high_water() const noexcept {
+    return std::max<std::size_t>(1, std::min<std::size_t>(max_queued / 2, 64 + std::size_t{max_inflight}));
+  }
+  std::size_t low_water() const noexcept { return high_water() / 2; }
 };
 
 /// A message ready to be written to the subscriber.
@@ -44,6 +52,14 @@ class session_owner {
   virtual ~session_owner() = default;
   virtual void wake() = 0;
   virtual void kick(std::string reason) = 0;
+  /// A session this owner published into was congested and has drained.
+  virtual void drained() {}
+};
+
+/// What deliver() did, for the publisher.
+struct delivery {
+  message_ptr dropped;     // the oldest message dropped to make room, if any
+  bool congested = false;  // an online subscriber's QoS 1 queue is above its high-water mark
 };
 
 class session {
@@ -56,9 +72,12 @@ class session {
   const std::string& client_id() const noexcept { return client_id_; }
   bool persistent() const noexcept { return persistent_; }
 
-  /// Enqueues `m` at min(qos, m->qos). Any thread. Returns the message dropped
-  /// to make room (queue at max_queued), if any, so a persistent copy can go too.
-  message_ptr deliver(const message_ptr& m, std::uint8_t qos, const session_limits& limits);
+  /// Enqueues `m` at min(qos, m->qos). Any thread. Reports the message dropped
+  /// to make room (queue at max_queued), so a persistent copy can go too, and
+  /// whether the queue is congested: then `publisher` (if given) is registered to
+  /// be told drained() once the queue is back under its low-water mark.
+  delivery deliver(const message_ptr& m, std::uint8_t qos, const session_limits& limits,
+                   const std::shared_ptr<session_owner>& publisher = nullptr);
   /// Rebuilds the queue of a restored persistent session (start-up, offline).
   /// Restored messages may have been sent before the restart: they go with DUP.
   void restore_message(const message_ptr& m);
@@ -101,6 +120,7 @@ class session {
     bool dup;
   };
   std::uint16_t allocate_packet_id();
+  void notify_waiters_locked();
 
   const std::string tenant_;
   const std::string client_id_;
@@ -116,6 +136,7 @@ class session {
   ring_queue<inflight_entry> inflight_;
   std::uint16_t next_packet_id_ = 1;
   std::map<std::string, std::uint8_t> subscriptions_;
+  std::vector<std::weak_ptr<session_owner>> waiters_;  // publishers paused on this queue
 };
 
 }  // namespace portcullis::broker
