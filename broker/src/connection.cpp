@@ -38,7 +38,9 @@ std::string assigned_client_id() {
   return id;
 }
 
-constexpr std::size_t max_publishes_per_write = 128;
+// One write per turn carries at most this much, so that a subscriber gets a
+// fair share of its worker against publishers (each of which reads once per turn).
+constexpr std::size_t max_publishes_per_write = 1024;
 constexpr auto backpressure_limit = std::chrono::seconds(2);
 
 const char* method_literal(const std::string& m) {
@@ -325,11 +327,11 @@ void connection::refuse(std::uint8_t code, std::string reason, std::string detai
                        listener_.name, remote_, client_id_, tenant, reason, detail);
   ctx_.stats.auth_failure(reason);
   ctx_.failures.add({0, epoch_millis(), listener_.name, client_id_, remote_, tenant, reason, std::move(detail), code});
-  send(protocol::connack{false, static_cast<protocol::connack_code>(code)});
+  // Flags first: the write may complete (and close) before send() returns.
   state_ = state::authenticating;  // nothing else is read
   close_after_write_ = true;
   close_reason_ = "connect refused";
-  request_write();
+  send(protocol::connack{false, static_cast<protocol::connack_code>(code)});
 }
 
 void connection::on_auth(auth_outcome o) {
@@ -403,6 +405,7 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
   m->topic = p.topic;
   m->payload = p.payload;
   m->frame = std::move(p.frame);
+  m->framed = m->topic.data() == reinterpret_cast<const char*>(m->frame.data()) + 2;
   m->qos = p.qos;
   m->created_at = epoch_seconds();
   m->expires_at = m->created_at + lim.message_expiry_seconds;
@@ -537,6 +540,24 @@ void connection::request_write() {
 }
 
 void connection::start_write() {
+  // Synchronous completions loop here instead of recursing; after a few batches
+  // the rest waits for the next turn so other connections on this worker run.
+  for (int round = 0; round < 4; ++round) {
+    if (!prepare_write()) return;
+    std::size_t n = 0;
+    writing_ = true;
+    if (!transport_write(writes_->buffers, n)) return;  // completes in on_written
+    writing_ = false;
+    finish_batch(n);
+    if (state_ == state::closed) return;
+  }
+  // More may be queued: come back after the other handlers of this worker.
+  asio::post(executor_, [self = shared_from_this()] { self->request_write(); });
+}
+
+/// Gathers pending control packets and up to max_publishes_per_write messages
+/// into the write state's buffer list. False when there is nothing to send.
+bool connection::prepare_write() {
   write_state& w = writes();
   w.ctrl_inflight.swap(w.ctrl_pending);
   if (state_ == state::connected && session_) {
@@ -545,7 +566,7 @@ void connection::start_write() {
   if (w.ctrl_inflight.empty() && w.batch.empty()) {
     release_writes();
     if (close_after_write_) close(close_reason_ ? close_reason_ : "close after write");
-    return;
+    return false;
   }
   w.buffers.clear();
   w.headers.clear();
@@ -558,11 +579,24 @@ void connection::start_write() {
     std::size_t at = w.headers.size();
     w.headers.resize(at + 7);
     std::size_t n = protocol::encode_publish_fixed_header(o.dup, o.qos, false, remaining, w.headers.data() + at);
-    w.headers[at + n] = static_cast<std::uint8_t>(m.topic.size() >> 8);
-    w.headers[at + n + 1] = static_cast<std::uint8_t>(m.topic.size() & 0xFF);
-    w.headers.resize(at + n + 2);
-    w.buffers.emplace_back(w.headers.data() + at, n + 2);
-    w.buffers.emplace_back(m.topic.data(), m.topic.size());
+    if (o.qos == 0 && m.contiguous()) {
+      // A QoS 0 frame goes out as received: [fixed header][topic length, topic, payload].
+      w.headers.resize(at + n);
+      w.buffers.emplace_back(w.headers.data() + at, n);
+      w.buffers.emplace_back(m.wire_topic().data(), m.wire_topic().size() + m.payload.size());
+      continue;
+    }
+    if (m.framed) {
+      w.headers.resize(at + n);
+      w.buffers.emplace_back(w.headers.data() + at, n);
+      w.buffers.emplace_back(m.wire_topic().data(), m.wire_topic().size());
+    } else {
+      w.headers[at + n] = static_cast<std::uint8_t>(m.topic.size() >> 8);
+      w.headers[at + n + 1] = static_cast<std::uint8_t>(m.topic.size() & 0xFF);
+      w.headers.resize(at + n + 2);
+      w.buffers.emplace_back(w.headers.data() + at, n + 2);
+      w.buffers.emplace_back(m.topic.data(), m.topic.size());
+    }
     if (o.qos) {
       std::size_t p = w.headers.size();
       w.headers.push_back(static_cast<std::uint8_t>(o.packet_id >> 8));
@@ -576,22 +610,29 @@ void connection::start_write() {
   auto& traffic = ctx_.stats.traffic();
   bump(traffic.messages_out, published);
   bump(traffic.packets_out, published);
-  writing_ = true;
-  transport_write(w.buffers);
+  return true;
 }
 
-void connection::on_written(const boost::system::error_code& ec, std::size_t n) {
-  writing_ = false;
+void connection::finish_batch(std::size_t n) {
   if (writes_) {
     writes_->batch.clear();  // releases this subscriber's references to the messages
     writes_->ctrl_inflight.clear();
   }
+  bump(counters_.bytes_out, n);
+  bump(ctx_.stats.traffic().bytes_out, n);
+}
+
+void connection::on_written(const boost::system::error_code& ec, std::size_t n) {
+  writing_ = false;
   if (ec) {
+    if (writes_) {
+      writes_->batch.clear();
+      writes_->ctrl_inflight.clear();
+    }
     close("write error");
     return;
   }
-  bump(counters_.bytes_out, n);
-  bump(ctx_.stats.traffic().bytes_out, n);
+  finish_batch(n);
   if (state_ == state::closed) return;
   start_write();
 }

@@ -78,7 +78,9 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   // calling the matching on_* below on this connection's executor.
   virtual void transport_start() = 0;                 // -> on_transport_ready / close
   virtual void transport_read() = 0;                  // -> on_bytes / on_read_error
-  virtual void transport_write(const std::vector<boost::asio::const_buffer>& buffers) = 0;  // -> on_written
+  /// Writes `buffers`. Returns true when all was written at once (`written` set,
+  /// on_written is NOT called); otherwise completes later through on_written.
+  virtual bool transport_write(const std::vector<boost::asio::const_buffer>& buffers, std::size_t& written) = 0;
   virtual void transport_close() = 0;
   virtual std::vector<std::vector<std::uint8_t>> transport_peer_chain() { return {}; }
 
@@ -110,6 +112,8 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   void send(const protocol::packet& p);
   void request_write();
   void start_write();
+  bool prepare_write();
+  void finish_batch(std::size_t n);
   void close(const char* reason);
   void arm_throttle_timer();
   write_state& writes();

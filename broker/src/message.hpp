@@ -20,6 +20,15 @@ struct message {
   std::int64_t created_at = 0;     // epoch seconds
   std::int64_t expires_at = 0;     // epoch seconds (limits.message_expiry_seconds)
   std::int64_t store_id = 0;       // message id once persisted (durable sessions), else 0
+  /// True when `frame` holds the topic's 2-byte length prefix right before
+  /// `topic` (as received): the writer then sends [length+topic] straight from
+  /// the frame, and for a QoS 0 frame the whole body in one piece.
+  bool framed = false;
+
+  /// The topic with its length prefix, as on the wire. Precondition: framed.
+  std::string_view wire_topic() const noexcept { return {topic.data() - 2, topic.size() + 2}; }
+  /// Topic and payload are adjacent (a QoS 0 frame: no packet id between them).
+  bool contiguous() const noexcept { return framed && topic.data() + topic.size() == payload.data(); }
 };
 
 using message_ptr = std::shared_ptr<const message>;

@@ -144,8 +144,8 @@ bool router::unsubscribe(const std::string& tenant, std::string_view filter, ses
 }
 
 std::size_t router::route(const std::string& tenant, std::string_view topic, std::vector<route_target>& scratch,
-                          const std::function<void(session&, std::uint8_t)>& deliver,
-                          const std::function<void(const std::vector<route_target>&)>& before) const {
+                          function_ref<void(session&, std::uint8_t)> deliver,
+                          function_ref<void(const std::vector<route_target>&)> before) const {
   tenant_trie* t = find(tenant);
   if (!t) return 0;
   std::shared_lock lock(t->mutex);

@@ -12,7 +12,7 @@
 // granted QoS [MQTT-3.3.5-1 allows either; we choose "once"].
 
 #include <cstdint>
-#include <functional>
+#include "function_ref.hpp"
 #include <map>
 #include <memory>
 #include <shared_mutex>
@@ -48,8 +48,8 @@ class router {
   /// `before(targets)` runs first, under the same lock, with the deduplicated
   /// targets (durable sessions persist the message there, before any delivery).
   std::size_t route(const std::string& tenant, std::string_view topic, std::vector<route_target>& scratch,
-                    const std::function<void(session&, std::uint8_t)>& deliver,
-                    const std::function<void(const std::vector<route_target>&)>& before = {}) const;
+                    function_ref<void(session&, std::uint8_t)> deliver,
+                    function_ref<void(const std::vector<route_target>&)> before = {}) const;
 
   std::size_t subscription_count() const;
 

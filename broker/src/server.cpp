@@ -319,12 +319,19 @@ void server::impl::restore_sessions() {
   if (!snapshot) throw std::runtime_error("cannot load persistent sessions: " + db.last_error());
   std::unordered_map<std::int64_t, message_ptr> messages;
   for (auto& sm : snapshot->messages) {
+    // Rebuild the wire layout [topic length][topic][payload] so the writer can
+    // send it like a received frame.
     auto m = std::make_shared<message>();
-    m->frame = protocol::shared_buffer::allocate(sm.topic.size() + sm.payload.size());
-    std::memcpy(m->frame.mutable_data(), sm.topic.data(), sm.topic.size());
-    if (!sm.payload.empty()) std::memcpy(m->frame.mutable_data() + sm.topic.size(), sm.payload.data(), sm.payload.size());
-    m->topic = m->frame.view().substr(0, sm.topic.size());
-    m->payload = m->frame.view().substr(sm.topic.size());
+    std::size_t tl = sm.topic.size();
+    m->frame = protocol::shared_buffer::allocate(2 + tl + sm.payload.size());
+    std::uint8_t* p = m->frame.mutable_data();
+    p[0] = static_cast<std::uint8_t>(tl >> 8);
+    p[1] = static_cast<std::uint8_t>(tl & 0xFF);
+    std::memcpy(p + 2, sm.topic.data(), tl);
+    if (!sm.payload.empty()) std::memcpy(p + 2 + tl, sm.payload.data(), sm.payload.size());
+    m->topic = m->frame.view().substr(2, tl);
+    m->payload = m->frame.view().substr(2 + tl);
+    m->framed = true;
     m->qos = 1;
     m->created_at = sm.created_at;
     m->expires_at = sm.expires_at.value_or(sm.created_at + cfg->limits.message_expiry_seconds);
