@@ -1,6 +1,7 @@
 // Method dispatch, verification off the I/O threads, binding and provisioning.
 
 #include "auth_service.hpp"
+#include "wall_clock.hpp"
 
 #include <chrono>
 #include <mutex>
@@ -21,9 +22,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::int64_t epoch_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 auth_outcome refusal(auth::reason r, std::string detail, std::string tenant = {}) {
   auth_outcome o;
@@ -67,6 +65,15 @@ struct auth_service::impl {
 
   void verify(const std::string& method, auth_request req, auth_callback done);
   void bind(const auth::identity& id, auth_callback done);
+  void provision_batch(store::database& db);
+
+  struct pending_provision {
+    auth::identity id;
+    auth_callback done;
+  };
+  std::mutex provision_mutex;
+  std::vector<pending_provision> provisions;
+  bool provision_scheduled = false;
 
   const config& cfg;
   store_gateway& store;
@@ -112,33 +119,61 @@ void auth_service::impl::bind(const auth::identity& id, auth_callback done) {
     case trust_manager::binding_state::unbound:
       break;
   }
-  // A new client id: bind and provision in one store transaction.
-  store.post([this, id, done = std::move(done)](store::database& db) mutable {
-    auto r = db.bind_or_provision(id.tenant, id.client_id, id.subject_dn, id.cert_sha256, cfg.auth.agents_per_tenant,
-                                  epoch_seconds());
+  // A new client id: bind and provision on the store thread. Requests that
+  // arrive while a batch is being committed form the next batch (group commit
+  // of a connect storm); each still gets its own decision, in arrival order, so
+  // of two devices racing for one new client id exactly one wins.
+  std::lock_guard lock(provision_mutex);
+  provisions.push_back({id, std::move(done)});
+  if (provision_scheduled) return;
+  provision_scheduled = true;
+  store.post([this](store::database& db) { provision_batch(db); });
+}
+
+void auth_service::impl::provision_batch(store::database& db) {
+  std::vector<pending_provision> batch;
+  {
+    std::lock_guard lock(provision_mutex);
+    batch.swap(provisions);
+    provision_scheduled = false;
+  }
+  if (batch.empty()) return;
+  std::vector<store::provision_request> requests;
+  requests.reserve(batch.size());
+  for (const auto& p : batch) {
+    requests.push_back({p.id.tenant, p.id.client_id, p.id.subject_dn, p.id.cert_sha256});
+  }
+  auto results = db.bind_or_provision_batch(requests, cfg.auth.agents_per_tenant, epoch_seconds());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auth::identity& id = batch[i].id;
+    if (!results) {
+      logger("store")->error("provisioning batch of {} failed: {} {}", batch.size(), results.error().message(),
+                             db.last_error());
+      batch[i].done(refusal(auth::reason::internal, "store error: " + results.error().message(), id.tenant));
+      continue;
+    }
+    auto& r = (*results)[i];
     if (!r) {
       auto ec = r.error();
       if (ec == store::errc::conflict) {
-        done(refusal(auth::reason::binding_conflict,
-                     "client id \"" + id.client_id + "\" or subject \"" + id.subject_dn + "\" is already bound",
-                     id.tenant));
+        batch[i].done(refusal(auth::reason::binding_conflict,
+                              "client id \"" + id.client_id + "\" or subject \"" + id.subject_dn + "\" is already bound",
+                              id.tenant));
       } else if (ec == store::errc::quota_exceeded) {
-        done(refusal(auth::reason::quota_agents,
-                     "tenant already has " + std::to_string(cfg.auth.agents_per_tenant) + " agents", id.tenant));
+        batch[i].done(refusal(auth::reason::quota_agents,
+                              "tenant already has " + std::to_string(cfg.auth.agents_per_tenant) + " agents", id.tenant));
       } else {
-        logger("store")->error("bind_or_provision failed tenant={} client_id={}: {} {}", id.tenant, id.client_id,
-                               ec.message(), db.last_error());
-        done(refusal(auth::reason::internal, "store error: " + ec.message(), id.tenant));
+        batch[i].done(refusal(auth::reason::internal, "store: " + ec.message(), id.tenant));
       }
-      return;
+      continue;
     }
     trust.add_binding(id.tenant, id.client_id, id.subject_dn);
     if (r->created) {
       logger("auth")->info("provisioned agent id={} tenant={} client_id={} subject=\"{}\" method={}", r->agent.id,
                            id.tenant, id.client_id, id.subject_dn, id.method);
     }
-    done(accepted(id));
-  });
+    batch[i].done(accepted(id));
+  }
 }
 
 auth_service::auth_service(const config& cfg, store_gateway& store, trust_manager& trust)

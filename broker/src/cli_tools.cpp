@@ -6,6 +6,7 @@
 // operator can tell a device owner precisely why it was refused.
 
 #include "cli_tools.hpp"
+#include "wall_clock.hpp"
 
 #include <sys/stat.h>
 
@@ -27,9 +28,6 @@
 namespace portcullis::broker::cli {
 namespace {
 
-std::int64_t epoch_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 bool read_file(const std::string& path, std::string& out) {
   std::ifstream in(path, std::ios::binary);

@@ -3,6 +3,7 @@
 // keep-alive, CONNECT timeout, rate limiting, and the coalescing writer.
 
 #include "connection.hpp"
+#include "wall_clock.hpp"
 
 #include <algorithm>
 #include <random>
@@ -21,14 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::int64_t epoch_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
-std::int64_t epoch_millis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string assigned_client_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};

@@ -2,6 +2,7 @@
 // main thread, worker io_contexts for connections, start-up and graceful stop.
 
 #include "portcullis/broker/server.hpp"
+#include "wall_clock.hpp"
 
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -37,9 +38,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::int64_t epoch_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::string endpoint_string(const tcp::endpoint& ep) {
   auto a = ep.address();

@@ -2,15 +2,13 @@
 // sessions (their existence, subscriptions and disconnect time) in the store.
 
 #include "session_registry.hpp"
+#include "wall_clock.hpp"
 
 #include <chrono>
 
 namespace portcullis::broker {
 namespace {
 
-std::int64_t epoch_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 store::upsert_session_op session_row(const session& s, std::optional<std::int64_t> disconnected_at,
                                      std::optional<std::int64_t> expires_at) {

@@ -109,7 +109,8 @@ result<void> check_new_binding(detail::connection& conn, const std::string& tena
       return conn.fail(errc::conflict, "store: subject already bound to client id '" + st->get_text(0) + "'");
     }
   }
-  auto st = conn.query("SELECT count(*) FROM agents WHERE tenant = ?", tenant);
+  // O(1): tenants.agent_count is kept by triggers (migration 3), not counted.
+  auto st = conn.query("SELECT agent_count FROM tenants WHERE id = ?", tenant);
   if (!st) {
     return st.error();
   }
@@ -147,6 +148,55 @@ result<void> insert_agent(detail::connection& conn, const std::string& tenant, c
 
 }  // namespace
 
+namespace {
+
+/// One binding/provisioning decision inside an open transaction.
+result<provision_outcome> provision_one(detail::connection& conn, const std::string& tenant,
+                                        const std::string& client_id, const std::string& subject_dn,
+                                        const std::string& cert_sha256, std::size_t quota, std::int64_t now) {
+  if (client_id.empty() || subject_dn.empty()) {
+    return conn.fail(errc::invalid_argument, "store: empty client id or subject DN");
+  }
+  if (auto found = detail::require_tenant(conn, tenant); !found) {
+    return found.error();
+  }
+  auto bound = bound_subject(conn, tenant, client_id);
+  if (!bound) {
+    return bound.error();
+  }
+  bool created = false;
+  if (*bound) {
+    if (**bound != subject_dn) {
+      return conn.fail(errc::conflict, "store: client id '" + client_id + "' is bound to another subject");
+    }
+    if (auto done = conn.exec("UPDATE agents SET last_seen_at = ? WHERE tenant = ? AND client_id = ?", now, tenant,
+                              client_id);
+        !done) {
+      return done.error();
+    }
+  } else {
+    if (auto free = check_new_binding(conn, tenant, client_id, subject_dn, quota); !free) {
+      return free.error();
+    }
+    if (auto done = insert_agent(conn, tenant, client_id, subject_dn, cert_sha256, now); !done) {
+      return done.error();
+    }
+    created = true;
+  }
+  auto agent = agent_by_client_id(conn, tenant, client_id);
+  if (!agent) {
+    return agent.error();
+  }
+  return provision_outcome{std::move(*agent), created};
+}
+
+/// Refusals that concern one request only; anything else aborts a batch.
+bool is_decision(const boost::system::error_code& ec) {
+  return ec == errc::conflict || ec == errc::quota_exceeded || ec == errc::not_found || ec == errc::invalid_argument;
+}
+
+}  // namespace
+
 result<provision_outcome> database::bind_or_provision(const std::string& tenant, const std::string& client_id,
                                                       const std::string& subject_dn, const std::string& cert_sha256,
                                                       std::size_t agents_per_tenant_quota, std::int64_t now) {
@@ -157,76 +207,45 @@ result<provision_outcome> database::bind_or_provision(const std::string& tenant,
   if (!tx) {
     return tx.error();
   }
-  if (auto found = detail::require_tenant(*conn_, tenant); !found) {
-    return found.error();
-  }
-  auto bound = bound_subject(*conn_, tenant, client_id);
-  if (!bound) {
-    return bound.error();
-  }
-  bool created = false;
-  if (*bound) {
-    if (**bound != subject_dn) {
-      return conn_->fail(errc::conflict, "store: client id '" + client_id + "' is bound to another subject");
-    }
-    if (auto done = conn_->exec("UPDATE agents SET last_seen_at = ? WHERE tenant = ? AND client_id = ?", now,
-                                tenant, client_id);
-        !done) {
-      return done.error();
-    }
-  } else {
-    if (auto free = check_new_binding(*conn_, tenant, client_id, subject_dn, agents_per_tenant_quota); !free) {
-      return free.error();
-    }
-    if (auto done = insert_agent(*conn_, tenant, client_id, subject_dn, cert_sha256, now); !done) {
-      return done.error();
-    }
-    created = true;
-  }
-  auto agent = agent_by_client_id(*conn_, tenant, client_id);
-  if (!agent) {
-    return agent.error();
+  auto out = provision_one(*conn_, tenant, client_id, subject_dn, cert_sha256, agents_per_tenant_quota, now);
+  if (!out) {
+    return out.error();
   }
   if (auto done = tx->commit(); !done) {
     return done.error();
   }
-  return provision_outcome{std::move(*agent), created};
+  return out;
+}
+
+result<std::vector<result<provision_outcome>>> database::bind_or_provision_batch(
+    const std::vector<provision_request>& requests, std::size_t agents_per_tenant_quota, std::int64_t now) {
+  auto tx = detail::transaction::begin(*conn_);
+  if (!tx) {
+    return tx.error();
+  }
+  std::vector<result<provision_outcome>> out;
+  out.reserve(requests.size());
+  for (const auto& r : requests) {
+    auto one = provision_one(*conn_, r.tenant, r.client_id, r.subject_dn, r.cert_sha256, agents_per_tenant_quota, now);
+    if (!one && !is_decision(one.error())) {
+      return one.error();  // the transaction rolls back: no request of the batch took effect
+    }
+    out.push_back(std::move(one));
+  }
+  if (auto done = tx->commit(); !done) {
+    return done.error();
+  }
+  return out;
 }
 
 result<std::vector<binding_record>> database::list_bindings() {
-  auto st = conn_->query("SELECT tenant, client_id, subject_dn, agent_id FROM bindings ORDER BY tenant, client_id");
-  if (!st) {
-    return st.error();
-  }
-  std::vector<binding_record> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return out;
-    }
-    out.push_back({st->get_text(0), st->get_text(1), st->get_text(2), st->get_text(3)});
-  }
+  return conn_->collect<binding_record>([](detail::statement& st) { return binding_record{st.get_text(0), st.get_text(1), st.get_text(2), st.get_text(3)}; },
+                               "SELECT tenant, client_id, subject_dn, agent_id FROM bindings ORDER BY tenant, client_id");
 }
 
 result<std::vector<agent_record>> database::list_agents(const std::string& tenant) {
-  auto st = conn_->query(PORTCULLIS_AGENT_SELECT "WHERE a.tenant = ? ORDER BY a.created_at, a.id", tenant);
-  if (!st) {
-    return st.error();
-  }
-  std::vector<agent_record> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return out;
-    }
-    out.push_back(read_agent(*st));
-  }
+  return conn_->collect<agent_record>([](detail::statement& st) { return read_agent(st); },
+                               PORTCULLIS_AGENT_SELECT "WHERE a.tenant = ? ORDER BY a.created_at, a.id", tenant);
 }
 
 result<agent_record> database::get_agent(const std::string& tenant, const std::string& id) {

@@ -99,6 +99,26 @@ class connection {
     return st;
   }
 
+  /// Runs a query and returns `read(row)` for every row, in order.
+  template <class T, class Read, class... Args>
+  result<std::vector<T>> collect(Read&& read, std::string_view sql, const Args&... args) {
+    auto st = query(sql, args...);
+    if (!st) {
+      return st.error();
+    }
+    std::vector<T> out;
+    for (;;) {
+      auto row = st->step();
+      if (!row) {
+        return row.error();
+      }
+      if (!*row) {
+        return out;
+      }
+      out.push_back(read(*st));
+    }
+  }
+
   /// Prepares, binds and runs a statement that returns no rows.
   template <class... Args>
   result<void> exec(std::string_view sql, const Args&... args) {

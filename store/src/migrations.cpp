@@ -156,9 +156,23 @@ constexpr std::string_view schema_v2 = R"sql(
 CREATE UNIQUE INDEX bindings_client_id_global ON bindings(client_id);
 )sql";
 
+// The per-tenant agent quota is checked on every first connect: keep the count
+// in the tenant row (O(1)) instead of counting the tenant's agents each time.
+constexpr std::string_view schema_v3 = R"sql(
+ALTER TABLE tenants ADD COLUMN agent_count INTEGER NOT NULL DEFAULT 0;
+UPDATE tenants SET agent_count = (SELECT count(*) FROM agents WHERE agents.tenant = tenants.id);
+CREATE TRIGGER agents_count_insert AFTER INSERT ON agents BEGIN
+  UPDATE tenants SET agent_count = agent_count + 1 WHERE id = NEW.tenant;
+END;
+CREATE TRIGGER agents_count_delete AFTER DELETE ON agents BEGIN
+  UPDATE tenants SET agent_count = agent_count - 1 WHERE id = OLD.tenant;
+END;
+)sql";
+
 constexpr migration builtin[] = {
     {1, "initial schema: tenants, codes, CAs, agents, bindings, tokens, sessions", schema_v1},
     {2, "client ids unique across tenants", schema_v2},
+    {3, "per-tenant agent count for O(1) quota checks", schema_v3},
 };
 
 }  // namespace

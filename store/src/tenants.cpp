@@ -44,21 +44,8 @@ result<void> database::create_tenant(const std::string& id, std::int64_t now) {
 }
 
 result<std::vector<tenant_record>> database::list_tenants() {
-  auto st = conn_->query("SELECT id, created_at FROM tenants ORDER BY id");
-  if (!st) {
-    return st.error();
-  }
-  std::vector<tenant_record> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return out;
-    }
-    out.push_back({st->get_text(0), st->get_int64(1)});
-  }
+  return conn_->collect<tenant_record>([](detail::statement& st) { return tenant_record{st.get_text(0), st.get_int64(1)}; },
+                               "SELECT id, created_at FROM tenants ORDER BY id");
 }
 
 result<bool> database::tenant_exists(const std::string& id) {

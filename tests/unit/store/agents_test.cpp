@@ -269,3 +269,34 @@ TEST_CASE("SQL injection attempts are stored verbatim", "[store][agents][securit
   CHECK(*db->tenant_exists(odd));
   CHECK_FALSE(*db->tenant_exists("nul"));
 }
+
+TEST_CASE("bind_or_provision_batch decides each request in one transaction", "[store][agents][batch]") {
+  temp_dir dir;
+  auto db = open_db(dir.file());
+  REQUIRE(db->create_tenant("acme", t0));
+  std::vector<provision_request> batch = {
+      {"acme", "client-batch-0001", "CN=b1", hex64(1)},
+      {"acme", "client-batch-0002", "CN=b1", hex64(2)},  // subject already taken in this batch
+      {"acme", "client-batch-0003", "CN=b3", hex64(3)},
+      {"acme", "client-batch-0001", "CN=b1", hex64(1)},  // same device again: existing
+      {"acme", "client-batch-0004", "CN=b4", hex64(4)},
+      {"acme", "client-batch-0005", "CN=b5", hex64(5)},  // over the quota of 3
+      {"nobody", "client-batch-0006", "CN=b6", hex64(6)},
+  };
+  auto out = db->bind_or_provision_batch(batch, 3, t0);
+  REQUIRE(out);
+  REQUIRE(out->size() == batch.size());
+  CHECK((*out)[0]->created);
+  CHECK((*out)[1].error() == errc::conflict);
+  CHECK((*out)[2]->created);
+  CHECK_FALSE((*out)[3]->created);
+  CHECK((*out)[3]->agent.id == (*out)[0]->agent.id);
+  CHECK((*out)[4]->created);
+  CHECK((*out)[5].error() == errc::quota_exceeded);
+  CHECK((*out)[6].error() == errc::not_found);
+  CHECK(*db->count_agents("acme") == 3);
+  // The quota counter follows deletes (trigger-maintained), freeing a slot.
+  REQUIRE(db->delete_agent("acme", (*out)[2]->agent.id));
+  CHECK(db->bind_or_provision("acme", "client-batch-0005", "CN=b5", hex64(5), 3, t0));
+  CHECK_FALSE(db->bind_or_provision("acme", "client-batch-0007", "CN=b7", hex64(7), 3, t0));
+}

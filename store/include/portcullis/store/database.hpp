@@ -116,6 +116,12 @@ class database {
   result<provision_outcome> bind_or_provision(const std::string& tenant, const std::string& client_id,
                                               const std::string& subject_dn, const std::string& cert_sha256,
                                               std::size_t agents_per_tenant_quota, std::int64_t now);
+  /// Many bind_or_provision decisions in ONE transaction (group commit of a
+  /// connect storm). Each request gets its own outcome (conflict, quota, ...);
+  /// an SQLite failure fails the whole batch and nothing of it is kept.
+  result<std::vector<result<provision_outcome>>> bind_or_provision_batch(const std::vector<provision_request>& requests,
+                                                                          std::size_t agents_per_tenant_quota,
+                                                                          std::int64_t now);
   result<std::vector<binding_record>> list_bindings();  ///< by tenant, client_id
   result<std::vector<agent_record>> list_agents(const std::string& tenant);  ///< by created_at, id
   result<agent_record> get_agent(const std::string& tenant, const std::string& id);  ///< not_found

@@ -66,6 +66,13 @@ struct binding_record {
   std::string agent_id;
 };
 
+struct provision_request {
+  std::string tenant;
+  std::string client_id;
+  std::string subject_dn;
+  std::string cert_sha256;
+};
+
 struct provision_outcome {
   agent_record agent;
   bool created = false;  ///< true when this call created the agent
