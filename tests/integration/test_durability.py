@@ -1,0 +1,100 @@
+"""Durable sessions under crashes (SPEC §6): a QoS 1 message acknowledged to its
+publisher is never lost for a persistent subscriber. The daemon is killed with
+SIGKILL while publishers are sending QoS 1, ten times in a row; after each
+restart the persistent subscribers must receive every message whose PUBACK a
+publisher saw (duplicates allowed, loss not). The per-session queue cap is
+raised so that it cannot drop anything here."""
+
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+from mqtt_helpers import PahoClient
+
+ROUNDS = 10
+SUBSCRIBERS = ("durable-sub-000001", "durable-sub-000002")
+
+
+class AckingPublisher:
+    """Publishes QoS 1 as fast as the in-flight window allows; records what was acknowledged."""
+
+    def __init__(self, port: int, client_id: str, prefix: str):
+        self._sent: list = []  # (MQTTMessageInfo, payload), in publish order
+        self._stop = threading.Event()
+        self.client = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv311, reconnect_on_failure=False)
+        self.client.max_inflight_messages_set(20)
+        self.client.connect("127.0.0.1", port, keepalive=30)
+        self.client.loop_start()
+        self._prefix = prefix
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        i = 0
+        while not self._stop.is_set():
+            payload = f"{self._prefix}-{i}"
+            info = self.client.publish("durable/t", payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                break
+            self._sent.append((info, payload))
+            i += 1
+            if i % 20 == 0:
+                time.sleep(0.002)
+
+    def stop(self) -> set:
+        """Stops publishing; returns the payloads whose PUBACK arrived."""
+        self._stop.set()
+        self.thread.join(5)
+        self.client.loop_stop()
+        return {payload for info, payload in self._sent if info.is_published()}
+
+
+def test_acknowledged_qos1_survives_ten_kill9_in_a_row(broker_factory):
+    # The queue cap (oldest dropped, counted) is a separate, documented rule;
+    # raise it so that only durability is under test.
+    broker = broker_factory({"limits": {"max_queued_messages": 1000000}})
+    # Persistent subscribers exist first, then go offline (one stays online in
+    # odd rounds, so both the offline queue and the in-flight path are crashed).
+    for cid in SUBSCRIBERS:
+        sub = PahoClient(broker.port(), cid, clean_session=False)
+        assert sub.connect()[0] == 0
+        assert sub.subscribe([("durable/t", 1)]) == [1]
+        sub.close()
+
+    pending = {cid: set() for cid in SUBSCRIBERS}
+    for rnd in range(ROUNDS):
+        online = None
+        if rnd % 2:
+            online = PahoClient(broker.port(), SUBSCRIBERS[0], clean_session=False)
+            assert online.connect()[0] == 0
+        pubs = [AckingPublisher(broker.port(), f"durable-pub-{rnd}-{k}", f"r{rnd}p{k}") for k in range(2)]
+        time.sleep(0.4 + 0.1 * (rnd % 3))
+        broker.kill()  # mid-stream: publishers still sending
+        acked = set()
+        for p in pubs:
+            acked |= p.stop()
+        received_online = set()
+        if online is not None:
+            received_online = {m.payload.decode() for m in online.drain(quiet=0.05)}
+            online.close()
+        assert acked, f"round {rnd}: no PUBACK seen before the crash"
+        for cid in SUBSCRIBERS:
+            # What the online subscriber already got (and acknowledged) need not
+            # come again; everything else that was acknowledged must.
+            pending[cid] |= acked - (received_online if online is not None and cid == SUBSCRIBERS[0] else set())
+        broker.start()
+        # Every acknowledged message must come back to every persistent subscriber.
+        for cid in SUBSCRIBERS:
+            sub = PahoClient(broker.port(), cid, clean_session=False)
+            rc, present = sub.connect()
+            assert rc == 0 and present, f"round {rnd}: {cid} lost its session"
+            got = set()
+            deadline = time.monotonic() + 10
+            while not pending[cid] <= got and time.monotonic() < deadline:
+                for m in sub.drain(quiet=0.2):
+                    got.add(m.payload.decode())
+            missing = pending[cid] - got
+            assert not missing, f"round {rnd}: {cid} never received {len(missing)} acknowledged message(s), e.g. {sorted(missing)[:5]}"
+            pending[cid] = set()
+            sub.close()
