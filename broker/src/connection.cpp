@@ -22,8 +22,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-
-
 std::string assigned_client_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char hex[] = "0123456789abcdef";
@@ -37,29 +35,17 @@ std::string assigned_client_id() {
 constexpr std::size_t max_publishes_per_write = 1024;
 constexpr auto backpressure_limit = std::chrono::seconds(2);
 
-const char* method_literal(const std::string& m) {
-  if (m == "x5c-jwt") return "x5c-jwt";
-  if (m == "mtls") return "mtls";
-  if (m == "anonymous") return "anonymous";
-  return "other";
+// Authentication methods as reported by the admin API; a connection keeps the index.
+constexpr const char* method_names[] = {"", "x5c-jwt", "mtls", "anonymous", "other"};
+
+std::uint8_t method_index(const std::string& m) {
+  for (std::uint8_t i = 1; i < 4; ++i) {
+    if (m == method_names[i]) return i;
+  }
+  return 4;
 }
 
-}  // namespace
-
-/// Buffers of a connection that is writing or has something to write. Pooled
-/// per worker thread (a connection lives on one thread, so it returns its state
-/// to the pool of the thread it took it from).
-struct connection::write_state {
-  std::vector<std::uint8_t> ctrl_pending;   // control packets not yet handed to the socket
-  std::vector<std::uint8_t> ctrl_inflight;  // control packets of the write in flight
-  std::vector<outgoing> batch;              // PUBLISHes of the write in flight
-  std::vector<std::uint8_t> headers;        // their fixed headers and packet ids
-  std::vector<asio::const_buffer> buffers;  // the gather list
-
-  bool idle() const noexcept { return ctrl_pending.empty() && ctrl_inflight.empty() && batch.empty(); }
-};
-
-namespace {
+const std::string no_string;
 
 std::vector<std::unique_ptr<connection::write_state>>& write_state_pool() {
   thread_local std::vector<std::unique_ptr<connection::write_state>> pool;
@@ -68,6 +54,38 @@ std::vector<std::unique_ptr<connection::write_state>>& write_state_pool() {
 
 }  // namespace
 
+/// Publisher and pause state. Most connections never need it, or only for a
+/// moment (a CONNECT pipelined with more packets), so it is not part of the
+/// connection; while it is gone the rate bucket counts as full, which is what a
+/// released bucket was (release_idle_state).
+struct connection::flow_state {
+  flow_state(const rate_config& rate, clock::time_point now) {
+    if (rate.enabled) bucket = token_bucket(rate.messages, rate.per_seconds, rate.burst, now);
+  }
+
+  token_bucket bucket;
+  std::vector<std::uint8_t> pending_in;          // bytes received while paused
+  std::optional<protocol::frame> paused_frame;   // a PUBLISH waiting for a rate token
+  clock::time_point throttle_until = clock::time_point::min();
+  std::unique_ptr<asio::steady_timer> throttle_timer;
+  clock::time_point backpressure_since{};
+
+  // PUBACKs to this publisher, in PUBLISH order; some wait for a durable commit.
+  struct pending_ack {
+    std::uint64_t seq;
+    std::uint16_t packet_id;
+    bool ready;
+  };
+  ring_queue<pending_ack> pending_acks;
+  std::uint64_t ack_seq = 0;
+};
+
+/// What an x5c or mTLS client authenticated with (anonymous clients have none).
+struct connection::credentials {
+  std::string ca_id;
+  std::optional<std::int64_t> token_expires_at;
+};
+
 void connection::write_state_deleter::operator()(write_state* w) const noexcept {
   auto& pool = write_state_pool();
   // Keep a bounded pool of buffers that did not grow huge (a burst of large
@@ -75,6 +93,13 @@ void connection::write_state_deleter::operator()(write_state* w) const noexcept 
   constexpr std::size_t max_pooled = 1024, max_kept_bytes = 256 * 1024;
   if (pool.size() < max_pooled && w->ctrl_pending.capacity() <= max_kept_bytes &&
       w->headers.capacity() <= max_kept_bytes) {
+    // A closed connection may return unsent bytes or message references.
+    w->ctrl_pending.clear();
+    w->ctrl_inflight.clear();
+    w->batch.clear();
+    w->headers.clear();
+    w->buffers.clear();
+    w->sent_index = w->sent_offset = w->sent_total = 0;
     pool.emplace_back(w);
   } else {
     delete w;
@@ -98,14 +123,34 @@ void connection::release_writes() {
   if (writes_ && !writing_ && writes_->idle()) writes_.reset();
 }
 
+connection::flow_state& connection::flow() {
+  if (!flow_) flow_ = std::make_unique<flow_state>(cfg().limits.rate, clock::now());
+  return *flow_;
+}
+
+void connection::release_idle_state(clock::time_point now) {
+  if (partial_ && partial_->idle()) partial_.reset();
+  if (flow_ && !paused_ && !backpressured_ && !flow_->paused_frame && flow_->pending_in.empty() &&
+      flow_->pending_acks.empty() && (!cfg().limits.rate.enabled || flow_->bucket.is_full(now))) {
+    flow_.reset();  // a fresh one is identical: full bucket, nothing pending
+  }
+}
+
+connection::executor_type connection::executor() const noexcept { return worker_.executor(); }
+
+const char* connection::method() const noexcept { return method_names[method_]; }
+
+const std::string& connection::client_id() const noexcept {
+  if (session_) return session_->client_id();
+  return client_id_ ? *client_id_ : no_string;
+}
+
+const std::string& connection::tenant() const noexcept { return session_ ? session_->tenant() : no_string; }
+
+const std::string& connection::ca_id() const noexcept { return credentials_ ? credentials_->ca_id : no_string; }
+
 connection::connection(broker_context& ctx, const listener_config& listener, worker& w, std::string remote)
-    : executor_(w.executor()),
-      ctx_(ctx),
-      listener_(listener),
-      cfg_(ctx.cfg),
-      remote_(std::move(remote)),
-      reader_(cfg_->limits.max_packet_bytes),
-      worker_(w) {
+    : ctx_(ctx), worker_(w), listener_(listener), remote_(std::move(remote)) {
   ctx_.stats.connections_current.fetch_add(1, std::memory_order_relaxed);
   ctx_.stats.connections_total.fetch_add(1, std::memory_order_relaxed);
 }
@@ -113,7 +158,7 @@ connection::connection(broker_context& ctx, const listener_config& listener, wor
 connection::~connection() { ctx_.stats.connections_current.fetch_sub(1, std::memory_order_relaxed); }
 
 void connection::start() {
-  connect_deadline_ = clock::now() + std::chrono::seconds(cfg_->limits.connect_timeout_seconds);
+  last_packet_ = clock::now();  // the CONNECT timeout counts from here
   worker_.add(shared_from_this());
   transport_start();
 }
@@ -125,22 +170,22 @@ void connection::on_transport_ready() {
 }
 
 void connection::wake() {
-  asio::post(executor_, [self = shared_from_this()] { self->request_write(); });
+  asio::post(executor(), [self = shared_from_this()] { self->request_write(); });
 }
 
 void connection::kick(std::string reason) {
-  asio::post(executor_, [self = shared_from_this(), reason = std::move(reason)] {
+  asio::post(executor(), [self = shared_from_this(), reason = std::move(reason)] {
     if (self->state_ == state::closed) return;
-    logger("broker")->info("closing client_id={} tenant={} remote={}: {}", self->client_id_, self->tenant_,
+    logger("broker")->info("closing client_id={} tenant={} remote={}: {}", self->client_id(), self->tenant(),
                            self->remote_, reason);
     self->close("kicked");
   });
 }
 
 void connection::kick_if_ca(std::string ca_id, std::string reason) {
-  asio::post(executor_, [self = shared_from_this(), ca_id = std::move(ca_id), reason = std::move(reason)] {
-    if (self->state_ == state::closed || self->ca_id_.empty() || self->ca_id_ != ca_id) return;
-    logger("broker")->info("closing client_id={} tenant={} remote={}: {}", self->client_id_, self->tenant_,
+  asio::post(executor(), [self = shared_from_this(), ca_id = std::move(ca_id), reason = std::move(reason)] {
+    if (self->state_ == state::closed || self->ca_id().empty() || self->ca_id() != ca_id) return;
+    logger("broker")->info("closing client_id={} tenant={} remote={}: {}", self->client_id(), self->tenant(),
                            self->remote_, reason);
     self->close("ca revoked");
   });
@@ -154,8 +199,14 @@ bool connection::on_bytes(std::span<const std::uint8_t> data) {
 }
 
 bool connection::consume(std::span<const std::uint8_t> data) {
+  // Between packets a reader holds nothing, so it lives on the stack; only a
+  // packet cut by the end of a read moves to the heap (partial_), where it stays
+  // until the tick finds the connection between packets again.
+  std::optional<protocol::frame_reader> local;
+  protocol::frame_reader* reader = partial_.get();
+  if (!reader) reader = &local.emplace(cfg().limits.max_packet_bytes);
   while (!data.empty()) {
-    auto r = reader_.feed(data);
+    auto r = reader->feed(data);
     data = data.subspan(r.consumed);
     if (r.state == protocol::frame_reader::status::error) {
       if (r.error == protocol::decode_error::packet_too_large) {
@@ -166,24 +217,28 @@ bool connection::consume(std::span<const std::uint8_t> data) {
       return false;
     }
     if (r.state == protocol::frame_reader::status::need_more) break;
-    protocol::frame f = reader_.take();
+    protocol::frame f = reader->take();
     action a = handle_frame(f);
     if (a == action::close) return false;
     if (a == action::pause) {
       paused_ = true;
-      pending_in_.insert(pending_in_.end(), data.begin(), data.end());
+      if (!data.empty()) {
+        auto& pending = flow().pending_in;
+        pending.insert(pending.end(), data.begin(), data.end());
+      }
       return false;
     }
   }
+  if (local && !local->idle()) partial_ = std::make_unique<protocol::frame_reader>(std::move(*local));
   return true;
 }
 
 void connection::process_pending() {
   if (state_ == state::closed || !paused_) return;
   paused_ = false;
-  if (paused_frame_) {
-    protocol::frame f = std::move(*paused_frame_);
-    paused_frame_.reset();
+  if (flow_ && flow_->paused_frame) {
+    protocol::frame f = std::move(*flow_->paused_frame);
+    flow_->paused_frame.reset();
     action a = handle_frame(f);
     if (a == action::close) return;
     if (a == action::pause) {
@@ -192,10 +247,10 @@ void connection::process_pending() {
     }
   }
   std::vector<std::uint8_t> bytes;
-  bytes.swap(pending_in_);
+  if (flow_) bytes.swap(flow_->pending_in);
   if (!bytes.empty() && !consume(bytes)) return;  // paused again or closed
   // While paused no read was outstanding, so this is the only one.
-  transport_read();
+  transport_resume();
 }
 
 void connection::on_read_error(const boost::system::error_code& ec) {
@@ -203,21 +258,22 @@ void connection::on_read_error(const boost::system::error_code& ec) {
   if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
     close("peer closed");
   } else {
-    logger("broker")->debug("read error client_id={} remote={}: {}", client_id_, remote_, ec.message());
+    logger("broker")->debug("read error client_id={} remote={}: {}", client_id(), remote_, ec.message());
     close("read error");
   }
 }
 
 connection::action connection::protocol_error(const char* what) {
   ctx_.stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-  logger("broker")->info("protocol error, closing client_id={} tenant={} remote={} listener={} reason={}", client_id_,
-                         tenant_, remote_, listener_.name, what);
+  logger("broker")->info("protocol error, closing client_id={} tenant={} remote={} listener={} reason={}", client_id(),
+                         tenant(), remote_, listener_.name, what);
   close(what);
   return action::close;
 }
 
 connection::action connection::handle_frame(protocol::frame& f) {
-  last_packet_ = clock::now();
+  // Before CONNECT is accepted last_packet_ holds the accept time (CONNECT timeout).
+  if (state_ == state::connected) last_packet_ = clock::now();
   bump(ctx_.stats.traffic().packets_in);
   auto decoded = protocol::decode(f);
   if (auto* err = std::get_if<protocol::decode_error>(&decoded)) return protocol_error(protocol::name_of(*err).data());
@@ -238,7 +294,7 @@ connection::action connection::handle_frame(protocol::frame& f) {
           if (message_ptr m = session_->acknowledge(pkt.packet_id)) {
             if (m->store_id && session_->persistent()) {
               if (auto* durable = ctx_.sessions.durable()) {
-                durable->submit(store::remove_entry_op{tenant_, client_id_, m->store_id});
+                durable->submit(store::remove_entry_op{session_->tenant(), session_->client_id(), m->store_id});
               }
             }
             request_write();  // a window slot opened
@@ -268,16 +324,16 @@ connection::action connection::handle_frame(protocol::frame& f) {
 }
 
 connection::action connection::handle_connect(protocol::connect& c) {
-  const auto& a = cfg_->auth;
+  const auto& a = cfg().auth;
   if (c.protocol_name != "MQTT" || c.protocol_level != 4) {
     refuse(0x01, "mqtt.protocol_version", "protocol " + c.protocol_name + " level " + std::to_string(c.protocol_level),
            "");  // [MQTT-3.1.2-2]
     return action::pause;
   }
-  client_id_ = c.client_id;
+  client_id_ = std::make_unique<std::string>(c.client_id);
   clean_session_ = c.clean_session;
   if (c.will) {
-    if (!cfg_->ignore_unsupported_features) {
+    if (!cfg().ignore_unsupported_features) {
       // DEVIATION(SPEC §6): Will is not supported; "reject" answers 0x05.
       refuse(0x05, "mqtt.will", "Will messages are not supported", "");
       return action::pause;
@@ -287,7 +343,7 @@ connection::action connection::handle_connect(protocol::connect& c) {
   }
   if (c.client_id.empty()) {
     if (c.clean_session && a.client_id_min_length == 0) {
-      client_id_ = assigned_client_id();  // [MQTT-3.1.3-6]
+      *client_id_ = assigned_client_id();  // [MQTT-3.1.3-6]
     } else {
       refuse(0x02, "client_id.length", "empty client id (CleanSession=" + std::to_string(c.clean_session) + ")", "");
       return action::pause;  // [MQTT-3.1.3-8]
@@ -299,32 +355,31 @@ connection::action connection::handle_connect(protocol::connect& c) {
            "");
     return action::pause;
   }
-  if (c.keep_alive > 0) keep_alive_limit_ = std::chrono::milliseconds(c.keep_alive * 1500);
+  keep_alive_ = c.keep_alive;
 
   state_ = state::authenticating;
   auth_request req;
   req.listener = listener_.name;
   req.methods = listener_.auth;
-  req.client_id = client_id_;
+  req.client_id = *client_id_;
   req.username = std::move(c.username);
   req.password = std::move(c.password);
   req.peer_chain = transport_peer_chain();
   req.remote = remote_;
   ctx_.auth->authenticate(std::move(req), [self = shared_from_this()](auth_outcome o) {
-    asio::post(self->executor_, [self, o = std::move(o)]() mutable { self->on_auth(std::move(o)); });
+    asio::post(self->executor(), [self, o = std::move(o)]() mutable { self->on_auth(std::move(o)); });
   });
   return action::pause;  // read nothing more until the CONNACK is decided
 }
 
 void connection::refuse(std::uint8_t code, std::string reason, std::string detail, const std::string& tenant) {
   logger("auth")->warn("connect refused listener={} remote={} client_id={} tenant={} reason={} detail=\"{}\"",
-                       listener_.name, remote_, client_id_, tenant, reason, detail);
+                       listener_.name, remote_, client_id(), tenant, reason, detail);
   ctx_.stats.auth_failure(reason);
-  ctx_.failures.add({0, epoch_millis(), listener_.name, client_id_, remote_, tenant, reason, std::move(detail), code});
+  ctx_.failures.add({0, epoch_millis(), listener_.name, client_id(), remote_, tenant, reason, std::move(detail), code});
   // Flags first: the write may complete (and close) before send() returns.
   state_ = state::authenticating;  // nothing else is read
   close_after_write_ = true;
-  close_reason_ = "connect refused";
   send(protocol::connack{false, static_cast<protocol::connack_code>(code)});
 }
 
@@ -338,24 +393,22 @@ void connection::on_auth(auth_outcome o) {
     refuse(o.connack_code, std::move(o.reason), std::move(o.detail), o.tenant);
     return;
   }
-  tenant_ = std::move(o.tenant);
-  client_id_ = std::move(o.client_id);
-  method_ = method_literal(o.method);
-  ca_id_ = std::move(o.ca_id);
-  token_expires_at_ = o.expires_at;
+  // Set before attaching: the admin API finds the connection through its session.
+  method_ = method_index(o.method);
+  if (!o.ca_id.empty() || o.expires_at) {
+    credentials_ = std::make_unique<credentials>(credentials{std::move(o.ca_id), o.expires_at});
+  }
   connected_since_ = epoch_seconds();
-  auto attached = ctx_.sessions.attach(tenant_, client_id_, clean_session_, shared_from_this());
+  auto attached = ctx_.sessions.attach(o.tenant, std::move(o.client_id), clean_session_, shared_from_this());
   session_ = std::move(attached.s);
+  client_id_.reset();  // the session holds the id from now on
   if (attached.previous) attached.previous->kick("session taken over by a new connection");  // [MQTT-3.1.4-2]
   state_ = state::connected;
   ctx_.stats.connects_accepted.fetch_add(1, std::memory_order_relaxed);
   logger("broker")->debug("connected client_id={} tenant={} remote={} listener={} method={} clean={} present={}",
-                          client_id_, tenant_, remote_, listener_.name, method_, clean_session_,
+                          client_id(), tenant(), remote_, listener_.name, method(), bool{clean_session_},
                           attached.session_present);
-  if (cfg_->limits.rate.enabled) {
-    bucket_ = token_bucket(cfg_->limits.rate.messages, cfg_->limits.rate.per_seconds, cfg_->limits.rate.burst,
-                           clock::now());
-  }
+  // The rate bucket starts full, as a new flow_state's does (created on the first PUBLISH).
   last_packet_ = clock::now();
   send(protocol::connack{attached.session_present, protocol::connack_code::accepted});
   paused_ = true;
@@ -363,11 +416,11 @@ void connection::on_auth(auth_outcome o) {
 }
 
 connection::action connection::handle_publish(protocol::publish& p, protocol::frame& f) {
-  const auto& lim = cfg_->limits;
+  const auto& lim = cfg().limits;
   if (p.qos == 2) return protocol_error("mqtt.qos2_unsupported");  // DEVIATION(SPEC §6): QoS 2 closes
   if (p.retain) {
     // DEVIATION(SPEC §6): retain is not supported.
-    if (!cfg_->ignore_unsupported_features) return protocol_error("mqtt.retain_unsupported");
+    if (!cfg().ignore_unsupported_features) return protocol_error("mqtt.retain_unsupported");
     ctx_.stats.ignored[static_cast<std::size_t>(ignored_feature::retain)].fetch_add(1, std::memory_order_relaxed);
     p.retain = false;
   }
@@ -375,10 +428,11 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
   if (!protocol::is_valid_topic_name(p.topic)) return protocol_error("mqtt.invalid_topic");
   if (lim.rate.enabled) {
     auto now = clock::now();
-    if (!bucket_.try_take(now)) {
+    flow_state& fl = flow();
+    if (!fl.bucket.try_take(now)) {
       if (lim.rate.disconnect) {
         ctx_.stats.rate_limit_disconnected.fetch_add(1, std::memory_order_relaxed);
-        logger("broker")->info("rate limit exceeded, closing client_id={} tenant={} remote={}", client_id_, tenant_,
+        logger("broker")->info("rate limit exceeded, closing client_id={} tenant={} remote={}", client_id(), tenant(),
                                remote_);
         close("rate limit");
         return action::close;
@@ -386,8 +440,8 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
       // DEVIATION(SPEC §6): throttle = stop reading until a token is due; the
       // packet is kept and handled then, so nothing is lost.
       ctx_.stats.rate_limit_throttled.fetch_add(1, std::memory_order_relaxed);
-      throttle_until_ = now + bucket_.time_until_token(now);
-      paused_frame_ = std::move(f);
+      fl.throttle_until = now + fl.bucket.time_until_token(now);
+      fl.paused_frame = std::move(f);
       arm_throttle_timer();
       return action::pause;
     }
@@ -419,15 +473,15 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
     if (op.client_ids.empty()) return;
     m->store_id = durable->next_message_id();
     op.id = m->store_id;
-    op.tenant = tenant_;
+    op.tenant = tenant();
     op.topic.assign(m->topic);
     op.payload.assign(m->payload.begin(), m->payload.end());
     op.qos = 1;
     op.created_at = m->created_at;
     op.expires_at = m->expires_at;
-    durable_seq = ++ack_seq_;
+    durable_seq = ++flow().ack_seq;
     durable->submit(std::move(op), [self = shared_from_this(), seq = *durable_seq](bool ok) {
-      asio::post(self->executor_, [self, seq, ok] { self->on_durable(seq, ok); });
+      asio::post(self->executor(), [self, seq, ok] { self->on_durable(seq, ok); });
     });
   };
   thread_local std::vector<route_target> route_scratch;
@@ -435,7 +489,7 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
   if (p.qos == 1) me = shared_from_this();  // registered with congested subscriber queues
   bool congested = false;
   ctx_.routes.route(
-      tenant_, msg->topic, route_scratch,
+      tenant(), msg->topic, route_scratch,
       [&](session& s, std::uint8_t qos) {
         delivery d = s.deliver(msg, qos, limits, me);
         congested = congested || d.congested;
@@ -448,18 +502,18 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
     // PUBACKs leave in the order the PUBLISHes came [MQTT-4.6.0-2], so one that is
     // ready waits behind an earlier one still waiting for its commit.
     if (durable_seq) {
-      pending_acks_.push_back({*durable_seq, p.packet_id, false});
-    } else if (pending_acks_.empty()) {
+      flow_->pending_acks.push_back({*durable_seq, p.packet_id, false});
+    } else if (!flow_ || flow_->pending_acks.empty()) {
       send(protocol::puback{p.packet_id});
     } else {
-      pending_acks_.push_back({++ack_seq_, p.packet_id, true});
+      flow_->pending_acks.push_back({++flow_->ack_seq, p.packet_id, true});
     }
   }
   if (congested) {
     // Backpressure: read nothing more from this publisher until a subscriber
     // queue it filled drains (drained()), or at most backpressure_limit.
     backpressured_ = true;
-    backpressure_since_ = clock::now();
+    flow().backpressure_since = clock::now();
     ctx_.stats.backpressure_pauses.fetch_add(1, std::memory_order_relaxed);
     return action::pause;
   }
@@ -467,7 +521,7 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
 }
 
 void connection::drained() {
-  asio::post(executor_, [self = shared_from_this()] { self->resume_from_backpressure(); });
+  asio::post(executor(), [self = shared_from_this()] { self->resume_from_backpressure(); });
 }
 
 void connection::resume_from_backpressure() {
@@ -484,15 +538,18 @@ void connection::on_durable(std::uint64_t seq, bool ok) {
     close("store commit failed");
     return;
   }
-  for (std::size_t i = 0; i < pending_acks_.size(); ++i) {
-    if (pending_acks_[i].seq == seq) {
-      pending_acks_[i].ready = true;
+  // Every durable seq has its entry until acknowledged, so flow_ exists here.
+  if (!flow_) return;
+  auto& acks = flow_->pending_acks;
+  for (std::size_t i = 0; i < acks.size(); ++i) {
+    if (acks[i].seq == seq) {
+      acks[i].ready = true;
       break;
     }
   }
-  while (!pending_acks_.empty() && pending_acks_.front().ready) {
-    send(protocol::puback{pending_acks_.front().packet_id});
-    pending_acks_.pop_front();
+  while (!acks.empty() && acks.front().ready) {
+    send(protocol::puback{acks.front().packet_id});
+    acks.pop_front();
   }
 }
 
@@ -540,13 +597,13 @@ void connection::start_write() {
     if (!prepare_write()) return;
     std::size_t n = 0;
     writing_ = true;
-    if (!transport_write(writes_->buffers, n)) return;  // completes in on_written
+    if (!transport_write(*writes_, n)) return;  // completes in on_written
     writing_ = false;
     finish_batch(n);
     if (state_ == state::closed) return;
   }
   // More may be queued: come back after the other handlers of this worker.
-  asio::post(executor_, [self = shared_from_this()] { self->request_write(); });
+  asio::post(executor(), [self = shared_from_this()] { self->request_write(); });
 }
 
 /// Gathers pending control packets and up to max_publishes_per_write messages
@@ -559,7 +616,7 @@ bool connection::prepare_write() {
   }
   if (w.ctrl_inflight.empty() && w.batch.empty()) {
     release_writes();
-    if (close_after_write_) close(close_reason_ ? close_reason_ : "close after write");
+    if (close_after_write_) close("connect refused");
     return false;
   }
   w.buffers.clear();
@@ -635,15 +692,14 @@ void connection::close(const char* reason) {
   if (state_ == state::closed) return;
   bool was_connected = state_ == state::connected;
   state_ = state::closed;
-  if (throttle_timer_) throttle_timer_->cancel();
+  if (flow_ && flow_->throttle_timer) flow_->throttle_timer->cancel();
   transport_close();
-  if (session_) {
-    ctx_.sessions.release(session_, this, epoch_seconds());
-    session_.reset();
-  }
+  // session_ stays set (detached) so that later log lines still name the client.
+  if (session_) ctx_.sessions.release(session_, this, epoch_seconds());
   if (!writing_) writes_.reset();
   if (was_connected) {
-    logger("broker")->debug("disconnected client_id={} tenant={} remote={}: {}", client_id_, tenant_, remote_, reason);
+    logger("broker")->debug("disconnected client_id={} tenant={} remote={}: {}", client_id(), tenant(), remote_,
+                            reason);
   }
   // Last: leaving the worker's list may drop the last reference but one (every
   // caller holds its own shared_ptr while it runs).
@@ -651,10 +707,11 @@ void connection::close(const char* reason) {
 }
 
 void connection::arm_throttle_timer() {
-  if (!throttle_timer_) throttle_timer_ = std::make_unique<asio::steady_timer>(executor_);
-  throttle_timer_->expires_at(throttle_until_);
-  throttle_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-    if (ec || self->state_ == state::closed || !self->paused_frame_) return;
+  flow_state& fl = flow();
+  if (!fl.throttle_timer) fl.throttle_timer = std::make_unique<asio::steady_timer>(executor());
+  fl.throttle_timer->expires_at(fl.throttle_until);
+  fl.throttle_timer->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->state_ == state::closed || !self->flow_ || !self->flow_->paused_frame) return;
     // Throttling is not held against keep-alive: the client was waiting on us.
     self->last_packet_ = clock::now();
     self->process_pending();
@@ -663,28 +720,33 @@ void connection::arm_throttle_timer() {
 
 void connection::on_tick(clock::time_point now) {
   if (state_ == state::closed) return;
+  transport_tick();
+  if (state_ == state::closed) return;
+  const auto& lim = cfg().limits;
   if (state_ != state::connected) {
-    if (now >= connect_deadline_) {
+    if (now >= last_packet_ + std::chrono::seconds(lim.connect_timeout_seconds)) {
       ctx_.stats.connect_timeouts.fetch_add(1, std::memory_order_relaxed);
-      logger("broker")->info("no CONNECT within {} s, closing remote={} listener={}",
-                             cfg_->limits.connect_timeout_seconds, remote_, listener_.name);
+      logger("broker")->info("no CONNECT within {} s, closing remote={} listener={}", lim.connect_timeout_seconds,
+                             remote_, listener_.name);
       close("connect timeout");
     }
     return;
   }
-  if (token_expires_at_ && cfg_->auth.x5c_jwt.disconnect_on_expiry && epoch_seconds() >= *token_expires_at_) {
+  if (credentials_ && credentials_->token_expires_at && cfg().auth.x5c_jwt.disconnect_on_expiry &&
+      epoch_seconds() >= *credentials_->token_expires_at) {
     ctx_.stats.token_expiry_disconnects.fetch_add(1, std::memory_order_relaxed);
-    logger("auth")->info("token expired, closing client_id={} tenant={} remote={}", client_id_, tenant_, remote_);
+    logger("auth")->info("token expired, closing client_id={} tenant={} remote={}", client_id(), tenant(), remote_);
     close("token expired");
     return;
   }
-  if (paused_frame_) {
+  release_idle_state(now);
+  if (flow_ && flow_->paused_frame) {
     last_packet_ = now;  // throttled: the client is waiting on us, not idle
     return;
   }
   if (backpressured_) {
     last_packet_ = now;
-    if (now - backpressure_since_ >= backpressure_limit) {
+    if (now - flow().backpressure_since >= backpressure_limit) {
       // Never wait forever: two clients congesting each other's queues would
       // deadlock. After the limit, the bounded queues' drop policy applies.
       ctx_.stats.backpressure_timeouts.fetch_add(1, std::memory_order_relaxed);
@@ -692,9 +754,10 @@ void connection::on_tick(clock::time_point now) {
     }
     return;
   }
-  if (keep_alive_limit_ != clock::duration::zero() && now >= last_packet_ + keep_alive_limit_) {
+  // 1.5 x the client's keep-alive [MQTT-3.1.2-24].
+  if (keep_alive_ != 0 && now >= last_packet_ + std::chrono::milliseconds(keep_alive_ * 1500)) {
     ctx_.stats.keepalive_timeouts.fetch_add(1, std::memory_order_relaxed);
-    logger("broker")->info("keep-alive expired, closing client_id={} tenant={} remote={}", client_id_, tenant_,
+    logger("broker")->info("keep-alive expired, closing client_id={} tenant={} remote={}", client_id(), tenant(),
                            remote_);
     close("keep-alive timeout");
   }

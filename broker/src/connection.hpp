@@ -7,16 +7,20 @@
 // one thread, so its members need no locks. Other threads reach it only through
 // wake()/kick(), which post (STYLE §c23, §c27).
 //
-// Memory while idle: the TCP transport waits for readability with a zero-byte
-// wait and reads into a per-thread buffer, so an idle connection holds no read
-// buffer; the frame reader holds bytes only for a partially received packet.
+// Memory while idle (bench: idle bytes per connection, target <= Mosquitto): a
+// quiet TCP connection is watched by its worker's own epoll set, so it has no
+// Asio reactor registration and no pending operation (transport.cpp); it reads
+// into a per-thread buffer; the frame reader exists only while a packet is
+// partially received; publisher state (rate bucket, pause, PUBACK ordering),
+// credentials and write buffers are allocated while needed; tenant and client
+// id live once, in the session (the tenant string once per tenant).
 //
-// Lifetime: pending asynchronous operations hold shared_ptr<connection>; when the
-// socket is closed they complete with operation_aborted and the object goes.
+// Lifetime: the worker's connection list owns the connection until close();
+// pending asynchronous operations hold shared_ptr<connection> as well.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -52,7 +56,19 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   /// The worker's periodic tick (CONNECT timeout, keep-alive, token expiry).
   void on_tick(clock::time_point now);
 
-  struct write_state;  // pooled write buffers (connection.cpp)
+  /// Buffers of a connection that is writing or has something to write. Pooled
+  /// per worker thread (connection.cpp), so an idle connection holds none.
+  struct write_state {
+    std::vector<std::uint8_t> ctrl_pending;   // control packets not yet handed to the socket
+    std::vector<std::uint8_t> ctrl_inflight;  // control packets of the write in flight
+    std::vector<outgoing> batch;              // PUBLISHes of the write in flight
+    std::vector<std::uint8_t> headers;        // their fixed headers and packet ids
+    std::vector<boost::asio::const_buffer> buffers;  // the gather list
+    // Progress of a gather write the transport could not finish at once.
+    std::size_t sent_index = 0, sent_offset = 0, sent_total = 0;
+
+    bool idle() const noexcept { return ctrl_pending.empty() && ctrl_inflight.empty() && batch.empty(); }
+  };
 
   // session_owner: any thread.
   void wake() override;
@@ -70,34 +86,49 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   const counters& stats() const noexcept { return counters_; }
   const std::string& remote() const noexcept { return remote_; }
   std::int64_t connected_since() const noexcept { return connected_since_; }
-  const std::string& ca_id() const noexcept { return ca_id_; }
-  const char* method() const noexcept { return method_; }
+  /// Connection thread only (empty unless the client authenticated through a tenant CA).
+  const std::string& ca_id() const noexcept;
+  /// Set once by the connection's thread before it attaches to its session, so
+  /// readers that found it through the session see it (registry lock).
+  const char* method() const noexcept;
 
  protected:
   // Transport primitives, implemented by tcp/tls subclasses. Each completes by
   // calling the matching on_* below on this connection's executor.
   virtual void transport_start() = 0;                 // -> on_transport_ready / close
   virtual void transport_read() = 0;                  // -> on_bytes / on_read_error
-  /// Writes `buffers`. Returns true when all was written at once (`written` set,
-  /// on_written is NOT called); otherwise completes later through on_written.
-  virtual bool transport_write(const std::vector<boost::asio::const_buffer>& buffers, std::size_t& written) = 0;
+  /// Reads again after a pause (nothing was read meanwhile; bytes may have
+  /// arrived without a readiness event). Default: transport_read().
+  virtual void transport_resume() { transport_read(); }
+  /// The worker's tick, for transport housekeeping. Not called once closed.
+  virtual void transport_tick() {}
+  /// Writes w.buffers. Returns true when all was written at once (`written`
+  /// set, on_written is NOT called); otherwise completes later through on_written.
+  virtual bool transport_write(write_state& w, std::size_t& written) = 0;
   virtual void transport_close() = 0;
   virtual std::vector<std::vector<std::uint8_t>> transport_peer_chain() { return {}; }
+  /// Readiness reported by the worker's epoll set (EPOLLIN/EPOLLOUT/... bits), for
+  /// transports that registered their descriptor with worker::watch.
+  virtual void on_io_ready(std::uint32_t events) { (void)events; }
 
   void on_transport_ready();
   /// Returns true when the transport should keep reading.
   bool on_bytes(std::span<const std::uint8_t> data);
-  bool consume(std::span<const std::uint8_t> data);
   void on_read_error(const boost::system::error_code& ec);
   void on_written(const boost::system::error_code& ec, std::size_t n);
+  executor_type executor() const noexcept;
+  write_state& writes();
 
-  executor_type executor_;
   broker_context& ctx_;
+  worker& worker_;
 
  private:
   enum class state : std::uint8_t { handshake, awaiting_connect, authenticating, connected, closed };
   enum class action : std::uint8_t { proceed, pause, close };
+  struct flow_state;
+  struct credentials;
 
+  bool consume(std::span<const std::uint8_t> data);
   action handle_frame(protocol::frame& f);
   action handle_connect(protocol::connect& c);
   action handle_publish(protocol::publish& p, protocol::frame& f);
@@ -116,65 +147,54 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   void finish_batch(std::size_t n);
   void close(const char* reason);
   void arm_throttle_timer();
-  write_state& writes();
   void release_writes();
   action protocol_error(const char* what);
+  flow_state& flow();
+  void release_idle_state(clock::time_point now);
+  const config& cfg() const noexcept { return *ctx_.cfg; }
+  const std::string& tenant() const noexcept;
+  const std::string& client_id() const noexcept;
 
   const listener_config& listener_;
-  std::shared_ptr<const config> cfg_;
   std::string remote_;
-  state state_ = state::handshake;
-  protocol::frame_reader reader_;
-  std::vector<std::uint8_t> pending_in_;          // bytes received while paused
-  std::optional<protocol::frame> paused_frame_;   // a PUBLISH waiting for a rate token
-  bool paused_ = false;
-
-  friend class worker;
-  worker& worker_;
-  std::uint32_t worker_slot_ = no_slot;
-
-  // Session and identity (set when CONNECT is accepted).
+  // From CONNECT until the session takes it (attach): only a refused or
+  // authenticating client has one, so it is not kept inline.
+  std::unique_ptr<std::string> client_id_;
   std::shared_ptr<session> session_;
-  std::string tenant_;
-  std::string client_id_;
-  const char* method_ = "";
-  std::string ca_id_;
-  bool clean_session_ = true;
-  std::int64_t connected_since_ = 0;
-  std::optional<std::int64_t> token_expires_at_;
 
-  // Deadlines, checked by the worker's tick; a precise timer exists only while
-  // the rate limiter throttles this client.
-  clock::time_point connect_deadline_{};
-  clock::time_point last_packet_{};
-  clock::duration keep_alive_limit_{};            // 1.5 x keep-alive; zero = off
-  clock::time_point throttle_until_ = clock::time_point::min();
-  std::unique_ptr<boost::asio::steady_timer> throttle_timer_;
-  token_bucket bucket_;
-  bool backpressured_ = false;                    // paused until a subscriber queue drains
-  clock::time_point backpressure_since_{};
+  // A packet partially received; between packets (nearly always) there is none.
+  std::unique_ptr<protocol::frame_reader> partial_;
+  // Publisher and pause state; created on the first PUBLISH or pause, released by
+  // the tick once nothing is pending and the rate bucket is full again.
+  std::unique_ptr<flow_state> flow_;
+  // CA id and token expiry of an x5c/mTLS client; none for anonymous clients.
+  std::unique_ptr<credentials> credentials_;
 
-  // Writing: one write in flight. Control packets and the current batch live in
-  // a write_state borrowed from a per-thread pool while anything is pending or
-  // in flight, so an idle connection holds no write buffers.
+  // One write in flight. Control packets and the current batch live in a
+  // write_state borrowed from a per-thread pool while anything is pending or in
+  // flight.
   struct write_state_deleter {
     void operator()(write_state* w) const noexcept;
   };
   std::unique_ptr<write_state, write_state_deleter> writes_;
-  bool writing_ = false;
-  bool close_after_write_ = false;
-  const char* close_reason_ = nullptr;
 
-  // PUBACKs to this publisher, in PUBLISH order; some wait for a durable commit.
-  struct pending_ack {
-    std::uint64_t seq;
-    std::uint16_t packet_id;
-    bool ready;
-  };
-  ring_queue<pending_ack> pending_acks_;
-  std::uint64_t ack_seq_ = 0;
-
+  // Deadlines, checked by the worker's tick: before CONNECT is accepted
+  // `last_packet_` is the accept time (CONNECT timeout), then the last packet
+  // (keep-alive). A precise timer exists only while the rate limiter throttles.
+  clock::time_point last_packet_{};
+  std::int64_t connected_since_ = 0;
   counters counters_;
+
+  friend class worker;
+  std::uint32_t worker_slot_ = no_slot;
+  std::uint16_t keep_alive_ = 0;   // seconds from CONNECT; the limit is 1.5 x this; 0 = off
+  state state_ = state::handshake;
+  std::uint8_t method_ = 0;        // index into the method names (connection.cpp)
+  bool clean_session_ : 1 = true;
+  bool paused_ : 1 = false;            // reading stopped (authenticating, throttled, backpressured)
+  bool backpressured_ : 1 = false;     // paused until a subscriber queue drains
+  bool writing_ : 1 = false;
+  bool close_after_write_ : 1 = false;  // a refused CONNECT: close once the CONNACK is out
 };
 
 }  // namespace portcullis::broker

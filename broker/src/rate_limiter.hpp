@@ -26,6 +26,13 @@ class token_bucket {
     return false;
   }
 
+  /// True when the bucket is full at `now`: it then behaves exactly like a fresh
+  /// one, so a caller may drop it and start a new one later (idle memory).
+  bool is_full(clock::time_point now) {
+    refill(now);
+    return tokens_ >= burst_;
+  }
+
   /// Time until one whole token is available (zero when one is).
   clock::duration time_until_token(clock::time_point now) {
     refill(now);

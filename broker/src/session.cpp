@@ -4,11 +4,23 @@
 #include "session.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 namespace portcullis::broker {
 
-session::session(std::string tenant, std::string client_id, bool persistent, metrics& m)
-    : tenant_(std::move(tenant)), client_id_(std::move(client_id)), persistent_(persistent), metrics_(m) {}
+const std::string& intern_tenant(std::string_view tenant) {
+  struct table {
+    std::mutex mutex;
+    std::unordered_set<std::string> names;  // node-based: references stay valid
+  };
+  // Never destroyed: sessions may outlive static destruction order guarantees.
+  static table* t = new table;
+  std::lock_guard lock(t->mutex);
+  return *t->names.emplace(tenant).first;
+}
+
+session::session(std::string_view tenant, std::string client_id, bool persistent, metrics& m)
+    : tenant_(intern_tenant(tenant)), client_id_(std::move(client_id)), metrics_(m), persistent_(persistent) {}
 
 delivery session::deliver(const message_ptr& m, std::uint8_t qos, const session_limits& limits,
                           const std::shared_ptr<session_owner>& publisher) {
@@ -35,9 +47,10 @@ delivery session::deliver(const message_ptr& m, std::uint8_t qos, const session_
       // QoS 1 to an online subscriber that is behind: the publisher waits for it
       // instead of the queue overflowing (an acknowledged message is not dropped).
       result.congested = true;
+      if (!waiters_) waiters_ = std::make_unique<waiter_list>();
       bool known = false;
-      for (const auto& w : waiters_) known = known || (!w.owner_before(publisher) && !publisher.owner_before(w));
-      if (!known) waiters_.push_back(publisher);
+      for (const auto& w : *waiters_) known = known || (!w.owner_before(publisher) && !publisher.owner_before(w));
+      if (!known) waiters_->push_back(publisher);
     }
     if (owner_raw_ && !wake_pending_) {
       wake_pending_ = true;
@@ -81,11 +94,12 @@ bool session::detach(const session_owner* owner, std::int64_t now) {
 }
 
 void session::notify_waiters_locked() {
+  if (!waiters_) return;
   // drained() only posts, so calling it under our mutex cannot re-enter us.
-  for (auto& w : waiters_) {
+  for (auto& w : *waiters_) {
     if (auto p = w.lock()) p->drained();
   }
-  waiters_.clear();
+  waiters_.reset();
 }
 
 std::shared_ptr<session_owner> session::owner() const {
@@ -143,7 +157,7 @@ void session::collect(std::vector<outgoing>& out, std::size_t max, const session
     }
     queue_.pop_front();
   }
-  if (!waiters_.empty() && queue_.size() <= limits.low_water()) notify_waiters_locked();
+  if (waiters_ && queue_.size() <= limits.low_water()) notify_waiters_locked();
 }
 
 message_ptr session::acknowledge(std::uint16_t packet_id) {
@@ -158,19 +172,38 @@ message_ptr session::acknowledge(std::uint16_t packet_id) {
   return nullptr;
 }
 
+namespace {
+
+template <class Vector>
+auto find_filter(Vector& subs, const std::string& filter) {
+  return std::lower_bound(subs.begin(), subs.end(), filter,
+                          [](const auto& entry, const std::string& f) { return entry.first < f; });
+}
+
+}  // namespace
+
 void session::set_subscription(const std::string& filter, std::uint8_t qos) {
   std::lock_guard lock(mutex_);
-  subscriptions_[filter] = qos;
+  auto it = find_filter(subscriptions_, filter);
+  if (it != subscriptions_.end() && it->first == filter) {
+    it->second = qos;
+  } else {
+    subscriptions_.emplace(it, filter, qos);
+  }
 }
 
 bool session::remove_subscription(const std::string& filter) {
   std::lock_guard lock(mutex_);
-  return subscriptions_.erase(filter) > 0;
+  auto it = find_filter(subscriptions_, filter);
+  if (it == subscriptions_.end() || it->first != filter) return false;
+  subscriptions_.erase(it);
+  if (subscriptions_.empty()) subscriptions_.shrink_to_fit();
+  return true;
 }
 
 std::map<std::string, std::uint8_t> session::subscriptions() const {
   std::lock_guard lock(mutex_);
-  return subscriptions_;
+  return {subscriptions_.begin(), subscriptions_.end()};
 }
 
 std::size_t session::queued() const {

@@ -23,50 +23,53 @@ store::upsert_session_op session_row(const session& s, std::optional<std::int64_
 
 }  // namespace
 
-std::string session_registry::key(const std::string& tenant, const std::string& client_id) {
-  // Tenant ids cannot contain '\0' (validated [A-Za-z0-9_-]), so this is unambiguous.
-  std::string k;
-  k.reserve(tenant.size() + 1 + client_id.size());
-  k.append(tenant).push_back('\0');
-  k.append(client_id);
-  return k;
+std::size_t session_registry::key_hash::operator()(const key& k) const noexcept {
+  std::size_t h = std::hash<std::string_view>{}(k.client_id);
+  return h ^ (std::hash<std::string_view>{}(k.tenant) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+}
+
+std::size_t session_registry::key_hash::operator()(const std::shared_ptr<session>& s) const noexcept {
+  return (*this)(key{s->tenant(), s->client_id()});
 }
 
 void session_registry::unsubscribe_all(const std::shared_ptr<session>& s) {
   for (const auto& [filter, qos] : s->subscriptions()) router_.unsubscribe(s->tenant(), filter, s.get());
 }
 
-session_registry::attach_result session_registry::attach(const std::string& tenant, const std::string& client_id,
+session_registry::attach_result session_registry::attach(std::string_view tenant, std::string&& client_id,
                                                          bool clean_session,
                                                          const std::shared_ptr<session_owner>& owner) {
   attach_result r;
   std::shared_ptr<session> discarded;
   {
     std::lock_guard lock(mutex_);
-    auto& slot = sessions_[key(tenant, client_id)];
-    if (slot) {
-      r.previous = slot->owner();
-      if (clean_session || !slot->persistent()) {
-        discarded = std::move(slot);
+    auto it = sessions_.find(key{tenant, client_id});
+    if (it != sessions_.end()) {
+      r.previous = (*it)->owner();
+      if (clean_session || !(*it)->persistent()) {
+        discarded = *it;
+        sessions_.erase(it);
+      } else {
+        r.s = *it;
+        r.session_present = true;  // persistent session resumed [MQTT-3.2.2-2]
       }
     }
-    if (!slot) {
-      slot = std::make_shared<session>(tenant, client_id, !clean_session, metrics_);
-      if (!clean_session) metrics_.sessions_persistent.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      r.session_present = true;  // persistent session resumed [MQTT-3.2.2-2]
-    }
-    r.s = slot;
-    r.s->attach(owner);
     if (discarded) {
       // Detach first so the old connection's later release() is a no-op for it.
       discarded->detach(r.previous.get(), 0);
       unsubscribe_all(discarded);
       if (discarded->persistent()) {
         metrics_.sessions_persistent.fetch_sub(1, std::memory_order_relaxed);
-        if (persist_) persist_->submit(store::delete_session_op{tenant, client_id});
+        if (persist_) persist_->submit(store::delete_session_op{std::string(tenant), client_id});
       }
     }
+    if (!r.s) {
+      client_id.shrink_to_fit();  // kept as long as the session: no slack (ids arrive by copy-assignment)
+      r.s = std::make_shared<session>(tenant, std::move(client_id), !clean_session, metrics_);
+      sessions_.insert(r.s);
+      if (!clean_session) metrics_.sessions_persistent.fetch_add(1, std::memory_order_relaxed);
+    }
+    r.s->attach(owner);
     if (persist_ && r.s->persistent()) persist_->submit(session_row(*r.s, std::nullopt, std::nullopt));
   }
   if (r.previous) metrics_.takeovers.fetch_add(1, std::memory_order_relaxed);
@@ -80,9 +83,9 @@ void session_registry::release(const std::shared_ptr<session>& s, const session_
     return;
   }
   std::lock_guard lock(mutex_);
-  auto it = sessions_.find(key(s->tenant(), s->client_id()));
-  if (it == sessions_.end() || it->second != s) return;
-  if (it->second->connected()) return;  // re-attached between detach and here
+  auto it = sessions_.find(s);
+  if (it == sessions_.end() || *it != s) return;
+  if (s->connected()) return;  // re-attached between detach and here
   sessions_.erase(it);
   unsubscribe_all(s);
 }
@@ -92,11 +95,11 @@ std::size_t session_registry::sweep(std::int64_t now, std::int64_t expiry_second
   {
     std::lock_guard lock(mutex_);
     for (auto it = sessions_.begin(); it != sessions_.end();) {
-      auto& s = it->second;
+      const auto& s = *it;
       if (s->persistent() && !s->connected() && s->disconnected_at() + expiry_seconds <= now) {
         unsubscribe_all(s);
         if (persist_) persist_->submit(store::delete_session_op{s->tenant(), s->client_id()});
-        expired.push_back(std::move(s));
+        expired.push_back(s);
         it = sessions_.erase(it);
       } else {
         ++it;
@@ -112,7 +115,7 @@ std::size_t session_registry::sweep(std::int64_t now, std::int64_t expiry_second
   {
     std::lock_guard lock(mutex_);
     all.reserve(sessions_.size());
-    for (auto& [k, s] : sessions_) all.push_back(s);
+    for (const auto& s : sessions_) all.push_back(s);
   }
   for (auto& s : all) s->expire_messages(now);
   return expired.size();
@@ -121,7 +124,7 @@ std::size_t session_registry::sweep(std::int64_t now, std::int64_t expiry_second
 void session_registry::for_each(const std::string& tenant,
                                 const std::function<void(const std::shared_ptr<session>&)>& f) const {
   std::lock_guard lock(mutex_);
-  for (const auto& [k, s] : sessions_) {
+  for (const auto& s : sessions_) {
     if (tenant.empty() || s->tenant() == tenant) f(s);
   }
 }
@@ -131,9 +134,9 @@ bool session_registry::remove(const std::string& tenant, const std::string& clie
   std::shared_ptr<session_owner> owner;
   {
     std::lock_guard lock(mutex_);
-    auto it = sessions_.find(key(tenant, client_id));
+    auto it = sessions_.find(key{tenant, client_id});
     if (it == sessions_.end()) return false;
-    s = std::move(it->second);
+    s = *it;
     sessions_.erase(it);
     owner = s->owner();
     s->detach(owner.get(), 0);
@@ -145,8 +148,8 @@ bool session_registry::remove(const std::string& tenant, const std::string& clie
 }
 
 bool session_registry::is_live_locked(const std::shared_ptr<session>& s) const {
-  auto it = sessions_.find(key(s->tenant(), s->client_id()));
-  return it != sessions_.end() && it->second == s;
+  auto it = sessions_.find(s);
+  return it != sessions_.end() && *it == s;
 }
 
 bool session_registry::subscribe(const std::shared_ptr<session>& s, const std::string& filter, std::uint8_t qos) {
@@ -180,7 +183,8 @@ void session_registry::restore(const std::string& tenant, const std::string& cli
     s->set_subscription(filter, qos);
     router_.subscribe(tenant, filter, s.get(), qos);
   }
-  sessions_[key(tenant, client_id)] = std::move(s);
+  sessions_.erase(s);  // replaces a session of the same key, as restoring twice would
+  sessions_.insert(std::move(s));
   metrics_.sessions_persistent.fetch_add(1, std::memory_order_relaxed);
 }
 

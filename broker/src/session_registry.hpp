@@ -5,6 +5,10 @@
 // and expired `session_expiry_seconds` after disconnect) and the router cleanup
 // that must happen before a session is destroyed.
 //
+// Memory: the index is a set of session pointers keyed by the session's own
+// tenant and client id (no key string per entry), and the hash is not cached in
+// the node, so an entry is one 24-byte node (bench: idle bytes per connection).
+//
 // Thread safety: all members are safe to call from any thread.
 
 #include <cstdint>
@@ -12,7 +16,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
+#include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "metrics.hpp"
@@ -46,7 +51,8 @@ class session_registry {
 
   /// Finds or creates the session for a CONNECT that was accepted, and attaches
   /// `owner` to it. CleanSession=1 discards any previous state [MQTT-3.1.2-6].
-  attach_result attach(const std::string& tenant, const std::string& client_id, bool clean_session,
+  /// `client_id` is a sink: a new session keeps it (no second copy of the id).
+  attach_result attach(std::string_view tenant, std::string&& client_id, bool clean_session,
                        const std::shared_ptr<session_owner>& owner);
 
   /// The connection `owner` closed: a clean session is removed, a persistent one
@@ -74,8 +80,32 @@ class session_registry {
   std::size_t size() const;
 
  private:
+  /// (tenant, client id): how sessions are looked up.
+  struct key {
+    std::string_view tenant;
+    std::string_view client_id;
+  };
+  /// Hashes and compares sessions by their key, and keys directly (heterogeneous
+  /// lookup, C++20). noexcept and not a std::hash of a string, so libstdc++ does
+  /// not cache the hash in each node: lookups rehash, but they are not per message.
+  struct key_hash {
+    using is_transparent = void;
+    std::size_t operator()(const key& k) const noexcept;
+    std::size_t operator()(const std::shared_ptr<session>& s) const noexcept;
+  };
+  struct key_equal {
+    using is_transparent = void;
+    static key key_of(const key& k) noexcept { return k; }
+    static key key_of(const std::shared_ptr<session>& s) noexcept { return {s->tenant(), s->client_id()}; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const noexcept {
+      key x = key_of(a), y = key_of(b);
+      return x.client_id == y.client_id && x.tenant == y.tenant;
+    }
+  };
+  using session_set = std::unordered_set<std::shared_ptr<session>, key_hash, key_equal>;
+
   bool is_live_locked(const std::shared_ptr<session>& s) const;
-  static std::string key(const std::string& tenant, const std::string& client_id);
   void unsubscribe_all(const std::shared_ptr<session>& s);
 
   router& router_;
@@ -83,7 +113,7 @@ class session_registry {
   persistence* persist_ = nullptr;
   std::int64_t session_expiry_seconds_ = 86400;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, std::shared_ptr<session>> sessions_;
+  session_set sessions_;
 };
 
 }  // namespace portcullis::broker

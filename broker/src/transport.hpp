@@ -18,6 +18,8 @@ using worker_socket =
     boost::asio::ip::tcp::socket::rebind_executor<boost::asio::io_context::executor_type>::other;
 
 /// Creates a connection over a plain TCP socket (already accepted, on its worker).
+/// The descriptor leaves Asio's reactor for the worker's own epoll set
+/// (worker::watch), which is what keeps an idle connection small.
 std::shared_ptr<connection> make_tcp_connection(broker_context& ctx, const listener_config& l, worker& w,
                                                 worker_socket&& socket, std::string remote);
 

@@ -1,8 +1,14 @@
-// Worker threads, their connection lists and the per-worker tick.
+// Worker threads, their connection lists, the per-worker tick and the
+// per-worker epoll set for plain TCP connections.
 
 #include "worker_pool.hpp"
 
 #include <pthread.h>
+#include <sys/epoll.h>
+
+#include <array>
+#include <cerrno>
+#include <system_error>
 
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
@@ -13,7 +19,75 @@
 namespace portcullis::broker {
 namespace asio = boost::asio;
 
-worker::worker() = default;
+namespace {
+
+int make_epoll_set() {
+  int fd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (fd < 0) throw std::system_error(errno, std::system_category(), "epoll_create1");
+  return fd;
+}
+
+}  // namespace
+
+worker::worker() : poller_(ioc_, make_epoll_set()) {}
+
+boost::system::error_code worker::watch(int fd, connection& c) {
+  epoll_event ev{};
+  // Registered once for both directions, as Asio's reactor does: no epoll_ctl per
+  // wait. EPOLLERR and EPOLLHUP are always reported.
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+  ev.data.ptr = &c;
+  if (::epoll_ctl(poller_.native_handle(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    return {errno, boost::system::system_category()};
+  }
+  return {};
+}
+
+void worker::unwatch(int fd) noexcept {
+  epoll_event ev{};
+  ::epoll_ctl(poller_.native_handle(), EPOLL_CTL_DEL, fd, &ev);
+}
+
+void worker::poll() {
+  poller_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
+    if (!ec) on_poll();
+  });
+}
+
+void worker::on_poll() {
+  if (stopping_) return;
+  constexpr int max_events = 128;  // as Asio's reactor takes per turn
+  std::array<epoll_event, max_events> events;
+  int got = ::epoll_wait(poller_.native_handle(), events.data(), max_events, 0);
+  const std::size_t n = got > 0 ? static_cast<std::size_t>(got) : 0;  // < 0: EINTR, nothing taken
+  // Schedule the next round before running handlers, so that one that throws
+  // cannot stop readiness for everybody else.
+  if (n == events.size()) {
+    // More may be ready: take it after the handlers queued meanwhile, without a
+    // round through the reactor.
+    asio::post(ioc_, [this] { on_poll(); });
+  } else {
+    // Asio re-arms the descriptor when the wait starts (EPOLL_CTL_MOD), which
+    // reports our set at once if something becomes ready from now on.
+    poll();
+  }
+  // Every ready connection is in the list (it unwatches before leaving it), so it
+  // is alive now; hold each for the whole batch in case handling one ends another.
+  ready_.clear();
+  for (std::size_t i = 0; i < n; ++i) {
+    ready_.push_back(static_cast<connection*>(events[i].data.ptr)->shared_from_this());
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    try {
+      ready_[i]->on_io_ready(events[i].events);
+    } catch (const std::exception& e) {
+      // As the worker loop does for any handler: log, keep serving the others
+      // (their readiness is edge-triggered and would not be reported again).
+      logger("broker")->error("unexpected exception in a connection handler: {}", e.what());
+    }
+  }
+  ready_.clear();
+}
 
 void worker::add(std::shared_ptr<connection> c) {
   c->worker_slot_ = static_cast<std::uint32_t>(connections_.size());
@@ -56,7 +130,10 @@ worker_pool::~worker_pool() { stop_and_join(); }
 void worker_pool::start() {
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     worker* w = workers_[i].get();
-    asio::post(w->ioc_, [w] { w->tick(); });
+    asio::post(w->ioc_, [w] {
+      w->tick();
+      w->poll();
+    });
     w->thread_ = std::thread([w, i] {
       std::string name = "pc-worker-" + std::to_string(i);
       pthread_setname_np(pthread_self(), name.c_str());
@@ -80,6 +157,10 @@ void worker_pool::stop_and_join() {
     asio::post(w->ioc_, [p = w.get()] {
       p->stopping_ = true;
       p->timer_.cancel();
+      // The poll wait is always pending: cancel it so the io_context can run out
+      // of work and stop once the (kicked) connections are done.
+      boost::system::error_code ec;
+      p->poller_.cancel(ec);
     });
     w->guard_.reset();
   }

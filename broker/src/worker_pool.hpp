@@ -7,6 +7,16 @@
 // thread) and ticks them twice a second for the coarse deadlines (CONNECT timeout,
 // keep-alive, token expiry). One timer per worker instead of one per connection
 // keeps an idle connection small (bench: idle bytes per connection).
+//
+// For the same reason each worker watches its quiet plain TCP sockets with an
+// epoll set of its own (edge-triggered, in and out, registered once per socket),
+// which Asio sees as one descriptor. An Asio socket costs every connection a
+// reactor registration (~170 bytes, pooled by Asio and never freed) and, while
+// idle, a pending wait operation (~100 bytes or more); in our set an idle
+// connection costs user space nothing (the kernel keeps the epoll entry), as
+// with Mosquitto's own epoll loop. A wake-up through the nested set costs one
+// more epoll_wait than Asio's own, so busy connections go back to Asio
+// (tcp_connection in transport.cpp switches).
 
 #include <atomic>
 #include <functional>
@@ -16,7 +26,9 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/system/error_code.hpp>
 
 namespace portcullis::broker {
 
@@ -33,13 +45,24 @@ class worker {
   void remove(connection& c);
   std::size_t size() const noexcept { return connections_.size(); }
 
+  /// Worker thread only: reports readiness of socket `fd` to c.on_io_ready(events)
+  /// until unwatch(fd). Edge-triggered: an event means new data or new room since
+  /// the last one, so the caller reads or writes until EAGAIN before it waits.
+  /// `c` must be in this worker's list (add) while watched.
+  boost::system::error_code watch(int fd, connection& c);
+  void unwatch(int fd) noexcept;
+
  private:
   friend class worker_pool;
   void tick();
+  void poll();
+  void on_poll();
 
   boost::asio::io_context ioc_{1};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_{ioc_.get_executor()};
   boost::asio::steady_timer timer_{ioc_};
+  boost::asio::posix::stream_descriptor poller_;      // our epoll set, one descriptor to Asio
+  std::vector<std::shared_ptr<connection>> ready_;   // one batch of ready connections (scratch)
   std::vector<std::shared_ptr<connection>> connections_;
   std::thread thread_;
   bool stopping_ = false;

@@ -27,3 +27,12 @@ TEST_CASE("token bucket never exceeds its burst", "[rate]") {
   REQUIRE(b.try_take(t0 + 1h));
   REQUIRE_FALSE(b.try_take(t0 + 1h));
 }
+
+TEST_CASE("token bucket: full again after the refill time", "[rate]") {
+  auto t0 = token_bucket::clock::time_point{} + 1000s;
+  token_bucket b(1, 5, 5, t0);
+  REQUIRE(b.is_full(t0));
+  REQUIRE(b.try_take(t0));
+  REQUIRE_FALSE(b.is_full(t0 + 4s));
+  REQUIRE(b.is_full(t0 + 5s));
+}
