@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -88,62 +89,64 @@ std::size_t stored_messages(const std::string& path) {
   return snap->messages.size();
 }
 
+/// A store thread on a fresh file with a persistence in front of it; `finish()`
+/// stops the thread (committing what is pending) so that the file can be read.
+struct running_store {
+  temp_db tmp;
+  metrics m;
+  store_gateway gw{tmp.path(), m};
+  std::optional<persistence> p;
+  explicit running_store(std::initializer_list<const char*> sessions) {
+    gw.open();
+    gw.start();
+    p.emplace(gw, m);
+    for (const char* id : sessions) p->submit(session_op(id));
+  }
+  ~running_store() { gw.stop(); }  // before `p` goes: queued commit jobs point at it
+  running_store(const running_store&) = delete;
+  running_store& operator=(const running_store&) = delete;
+  void finish() { gw.stop(); }
+};
+
 }  // namespace
 
 TEST_CASE("an entry acknowledged before its commit is never written", "[persistence]") {
-  temp_db tmp;
-  metrics m;
+  running_store st({"c1", "c2"});
+  auto& p = *st.p;
   {
-    store_gateway gw(tmp.path(), m);
-    gw.open();
-    gw.start();
-    persistence p(gw, m);
-    p.submit(session_op("c1"));
-    p.submit(session_op("c2"));
     auto durable = submit_waiting(p, enqueue(1, {"c1", "c2"}));
     // c1's PUBACK arrives while the enqueue is still pending (linger): cancelled.
     p.submit(store::remove_entry_op{"t", "c1", 1});
     REQUIRE(durable.wait_for(5s) == std::future_status::ready);
     CHECK(durable.get());
     CHECK(p.cancelled() == 1);
-    CHECK(m.session_entries_cancelled.load() == 1);
-    gw.stop();
+    CHECK(st.m.session_entries_cancelled.load() == 1);
+    st.finish();
   }
-  auto q = queued(tmp.path());
+  auto q = queued(st.tmp.path());
   CHECK(q["c1"].empty());
   CHECK(q["c2"] == std::vector<std::int64_t>{1});
 }
 
 TEST_CASE("a message acknowledged by every target before its commit leaves nothing behind", "[persistence]") {
-  temp_db tmp;
-  metrics m;
+  running_store st({"c1"});
+  auto& p = *st.p;
   {
-    store_gateway gw(tmp.path(), m);
-    gw.open();
-    gw.start();
-    persistence p(gw, m);
-    p.submit(session_op("c1"));
     auto durable = submit_waiting(p, enqueue(7, {"c1"}));
     p.submit(store::remove_entry_op{"t", "c1", 7});
     REQUIRE(durable.wait_for(5s) == std::future_status::ready);
     CHECK(durable.get());  // the publisher is still acknowledged
     CHECK(p.cancelled() == 1);
-    gw.stop();
+    st.finish();
   }
-  CHECK(stored_messages(tmp.path()) == 0);
-  CHECK(queued(tmp.path())["c1"].empty());
+  CHECK(stored_messages(st.tmp.path()) == 0);
+  CHECK(queued(st.tmp.path())["c1"].empty());
 }
 
 TEST_CASE("an acknowledgement after the commit deletes the stored entry", "[persistence]") {
-  temp_db tmp;
-  metrics m;
+  running_store st({"c1", "c2"});
+  auto& p = *st.p;
   {
-    store_gateway gw(tmp.path(), m);
-    gw.open();
-    gw.start();
-    persistence p(gw, m);
-    p.submit(session_op("c1"));
-    p.submit(session_op("c2"));
     auto durable = submit_waiting(p, enqueue(3, {"c1", "c2"}));
     REQUIRE(durable.wait_for(5s) == std::future_status::ready);
     // Committed: the rows exist now, an ack cannot cancel any more.
@@ -151,69 +154,50 @@ TEST_CASE("an acknowledgement after the commit deletes the stored entry", "[pers
     auto marker = submit_waiting(p, enqueue(4, {"c2"}));  // a later commit includes the removal
     REQUIRE(marker.wait_for(5s) == std::future_status::ready);
     CHECK(p.cancelled() == 0);
-    gw.stop();
+    st.finish();
   }
-  auto q = queued(tmp.path());
+  auto q = queued(st.tmp.path());
   CHECK(q["c1"] == std::vector<std::int64_t>{3});
   CHECK(q["c2"] == std::vector<std::int64_t>{4});
 }
 
 TEST_CASE("cancellation matches tenant, client and message exactly", "[persistence]") {
-  temp_db tmp;
-  metrics m;
+  running_store st({"c1"});
+  auto& p = *st.p;
   {
-    store_gateway gw(tmp.path(), m);
-    gw.open();
-    gw.start();
-    persistence p(gw, m);
-    p.submit(session_op("c1"));
     auto durable = submit_waiting(p, enqueue(5, {"c1"}));
     p.submit(store::remove_entry_op{"other-tenant", "c1", 5});
     p.submit(store::remove_entry_op{"t", "c9", 5});
     p.submit(store::remove_entry_op{"t", "c1", 6});
     REQUIRE(durable.wait_for(5s) == std::future_status::ready);
     CHECK(p.cancelled() == 0);
-    gw.stop();
+    st.finish();
   }
-  CHECK(queued(tmp.path())["c1"] == std::vector<std::int64_t>{5});
+  CHECK(queued(st.tmp.path())["c1"] == std::vector<std::int64_t>{5});
 }
 
 TEST_CASE("stopping the store commits what is pending without waiting for the linger", "[persistence]") {
-  temp_db tmp;
-  metrics m;
+  running_store st({"c1"});
   std::atomic<int> fired{0};
-  {
-    store_gateway gw(tmp.path(), m);
-    gw.open();
-    gw.start();
-    persistence p(gw, m);
-    p.submit(session_op("c1"));
-    for (std::int64_t id = 1; id <= 100; ++id) {
-      p.submit(enqueue(id, {"c1"}), [&fired](bool ok) {
-        if (ok) ++fired;
-      });
-    }
-    gw.stop();  // immediately: the batch is younger than the linger
+  for (std::int64_t id = 1; id <= 100; ++id) {
+    st.p->submit(enqueue(id, {"c1"}), [&fired](bool ok) {
+      if (ok) ++fired;
+    });
   }
+  st.finish();  // immediately: the batch is younger than the linger
   CHECK(fired.load() == 100);
-  CHECK(queued(tmp.path())["c1"].size() == 100);
+  CHECK(queued(st.tmp.path())["c1"].size() == 100);
 }
 
 TEST_CASE("a batch that reaches the size cap is committed at once", "[persistence]") {
-  temp_db tmp;
-  metrics m;
-  store_gateway gw(tmp.path(), m);
-  gw.open();
-  gw.start();
-  persistence p(gw, m);
-  p.submit(session_op("c1"));
+  running_store st({"c1"});
   std::vector<std::future<bool>> waits;
   for (std::size_t i = 1; i <= persistence::max_batch_ops; ++i) {
-    waits.push_back(submit_waiting(p, enqueue(static_cast<std::int64_t>(i), {"c1"})));
+    waits.push_back(submit_waiting(*st.p, enqueue(static_cast<std::int64_t>(i), {"c1"})));
   }
   // Every callback fires, and the commit count shows batching (not one commit per op).
   for (auto& w : waits) REQUIRE(w.wait_for(10s) == std::future_status::ready);
-  CHECK(p.commits() >= 1);
-  CHECK(p.commits() < 100);
-  gw.stop();
+  CHECK(st.p->commits() >= 1);
+  CHECK(st.p->commits() < 100);
+  st.finish();
 }
