@@ -1,4 +1,5 @@
-// Group commit of persistent-session operations on the store thread.
+// Group commit of persistent-session operations on the store thread, with
+// in-memory cancellation of entries acknowledged before their commit.
 
 #include "persistence.hpp"
 
@@ -18,29 +19,29 @@ namespace portcullis::broker {
 void persistence::submit(store::session_op op) {
   std::lock_guard lock(mutex_);
   if (const auto* remove = std::get_if<store::remove_entry_op>(&op); remove && cancel_locked(*remove)) return;
-  push_locked(std::move(op));
+  push_locked({std::move(op), std::chrono::steady_clock::now(), nullptr, false});
   schedule_locked();
 }
 
-void persistence::submit(store::session_op op, durable_callback done) {
+void persistence::submit(store::enqueue_op op, durable_callback done, bool urgent) {
   std::lock_guard lock(mutex_);
-  push_locked(std::move(op));
-  callbacks_.push_back({first_seq_ + ops_.size() - 1, std::move(done)});
+  push_locked({std::move(op), std::chrono::steady_clock::now(), std::move(done), urgent});
   schedule_locked();
 }
 
-void persistence::push_locked(store::session_op op) {
-  if (const auto* enqueue = std::get_if<store::enqueue_op>(&op); enqueue && enqueue->id > 0) {
+void persistence::push_locked(pending_op p) {
+  if (const auto* enqueue = std::get_if<store::enqueue_op>(&p.op); enqueue && enqueue->id > 0) {
     pending_enqueues_.emplace(enqueue->id, first_seq_ + ops_.size());
   }
-  ops_.push_back(std::move(op));
-  times_.push_back(std::chrono::steady_clock::now());
+  if (p.urgent) ++urgent_pending_;
+  ops_.push_back(std::move(p));
 }
 
 bool persistence::cancel_locked(const store::remove_entry_op& op) {
   auto it = pending_enqueues_.find(op.message_id);
   if (it == pending_enqueues_.end()) return false;  // already committed (or being): delete the row
-  auto& enqueue = std::get<store::enqueue_op>(ops_[it->second - first_seq_]);
+  pending_op& pending = ops_[it->second - first_seq_];
+  auto& enqueue = std::get<store::enqueue_op>(pending.op);
   if (enqueue.tenant != op.tenant) return false;
   auto& ids = enqueue.client_ids;
   auto target = std::find(ids.begin(), ids.end(), op.client_id);
@@ -50,61 +51,67 @@ bool persistence::cancel_locked(const store::remove_entry_op& op) {
   ids.pop_back();
   cancelled_.fetch_add(1, std::memory_order_relaxed);
   metrics_.session_entries_cancelled.fetch_add(1, std::memory_order_relaxed);
+  if (ids.empty() && pending.done) {
+    // Delivered and acknowledged everywhere: nothing left to make durable. The
+    // callback only posts to the publisher's executor, so running it under our
+    // mutex cannot re-enter us.
+    auto done = std::move(pending.done);
+    pending.done = nullptr;
+    done(true);
+  }
   return true;
 }
 
 void persistence::schedule_locked() {
-  // A stale job (its batch already taken by an earlier one) finds nothing and returns.
-  if (ops_.size() >= max_batch_ops && !flushing_) {
-    flushing_ = true;
-    scheduled_ = true;
+  if (ops_.empty()) return;
+  // A stale job (its ops already taken by an earlier one) finds nothing and returns.
+  if ((ops_.size() >= max_batch_ops || urgent_pending_ > 0) && !immediate_) {
+    immediate_ = true;
     store_.post([this](store::database& db) { commit(db); });
     return;
   }
-  if (scheduled_ || ops_.empty()) return;
+  if (scheduled_ || immediate_) return;
   scheduled_ = true;
-  store_.post_at(times_.front() + linger, [this](store::database& db) { commit(db); });
+  store_.post_at(ops_.front().at + linger_, [this](store::database& db) { commit(db); });
 }
 
 void persistence::commit(store::database& db) {
-  std::vector<store::session_op> ops;
-  std::vector<pending_callback> callbacks;
+  std::vector<pending_op> batch;
   {
     std::lock_guard lock(mutex_);
-    scheduled_ = false;
-    // Take what has waited `linger`; everything on a flush or at shutdown.
+    // Take what has waited the linger; everything when full, urgent, or at shutdown.
     std::size_t n = ops_.size();
-    if (!flushing_ && !store_.stopping()) {
-      const auto cutoff = std::chrono::steady_clock::now() - linger;
-      n = static_cast<std::size_t>(std::upper_bound(times_.begin(), times_.end(), cutoff) - times_.begin());
+    if (ops_.size() < max_batch_ops && urgent_pending_ == 0 && !store_.stopping()) {
+      const auto cutoff = std::chrono::steady_clock::now() - linger_;
+      n = static_cast<std::size_t>(
+          std::partition_point(ops_.begin(), ops_.end(), [&](const pending_op& p) { return p.at <= cutoff; }) -
+          ops_.begin());
     }
-    flushing_ = false;
-    const std::uint64_t end_seq = first_seq_ + n;
+    scheduled_ = false;
+    immediate_ = false;
     if (n == ops_.size()) {
-      ops.swap(ops_);
-      times_.clear();
+      batch.swap(ops_);
     } else {
-      ops.assign(std::make_move_iterator(ops_.begin()), std::make_move_iterator(ops_.begin() + static_cast<std::ptrdiff_t>(n)));
+      batch.assign(std::make_move_iterator(ops_.begin()), std::make_move_iterator(ops_.begin() + static_cast<std::ptrdiff_t>(n)));
       ops_.erase(ops_.begin(), ops_.begin() + static_cast<std::ptrdiff_t>(n));
-      times_.erase(times_.begin(), times_.begin() + static_cast<std::ptrdiff_t>(n));
     }
-    first_seq_ = end_seq;
-    auto split = std::find_if(callbacks_.begin(), callbacks_.end(), [&](const auto& c) { return c.op_seq >= end_seq; });
-    callbacks.assign(std::make_move_iterator(callbacks_.begin()), std::make_move_iterator(split));
-    callbacks_.erase(callbacks_.begin(), split);
+    first_seq_ += n;
     // Entries taken now can no longer be cancelled: their acks must delete the rows.
-    for (const auto& op : ops) {
-      if (const auto* enqueue = std::get_if<store::enqueue_op>(&op); enqueue && enqueue->id > 0) {
+    for (const auto& p : batch) {
+      if (p.urgent) --urgent_pending_;
+      if (const auto* enqueue = std::get_if<store::enqueue_op>(&p.op); enqueue && enqueue->id > 0) {
         pending_enqueues_.erase(enqueue->id);
       }
     }
     schedule_locked();  // for the younger ops left behind
   }
   // Enqueues whose every target acknowledged while pending: nothing to store.
-  std::erase_if(ops, [](const store::session_op& op) {
-    const auto* enqueue = std::get_if<store::enqueue_op>(&op);
-    return enqueue && enqueue->client_ids.empty();
-  });
+  std::vector<store::session_op> ops;
+  ops.reserve(batch.size());
+  for (auto& p : batch) {
+    const auto* enqueue = std::get_if<store::enqueue_op>(&p.op);
+    if (!enqueue || !enqueue->client_ids.empty()) ops.push_back(std::move(p.op));
+  }
   bool ok = true;
   if (!ops.empty()) {
     auto r = db.apply(ops);
@@ -120,7 +127,9 @@ void persistence::commit(store::database& db) {
                              r.error().message(), db.last_error());
     }
   }
-  for (auto& cb : callbacks) cb.done(ok);
+  for (auto& p : batch) {
+    if (p.done) p.done(ok);
+  }
 }
 
 }  // namespace portcullis::broker
