@@ -439,8 +439,8 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
         offline_target);
   };
   thread_local std::vector<route_target> route_scratch;
-  std::shared_ptr<session_owner> me;
-  if (p.qos == 1) me = shared_from_this();  // registered with congested subscriber queues
+  // Registered with congested subscriber queues (QoS 1 always; QoS 0 while they keep up).
+  std::shared_ptr<session_owner> me = shared_from_this();
   bool congested = false;
   ctx_.routes.route(
       tenant_, msg->topic, route_scratch,

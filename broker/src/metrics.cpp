@@ -88,7 +88,7 @@ std::string metrics::render(std::size_t sessions, std::size_t subscriptions) con
   counter("portcullis_rate_limit_throttled_total", "Times a client's reading was paused by the rate limit.",
           load(rate_limit_throttled));
   counter("portcullis_backpressure_pauses_total",
-          "Times a QoS 1 publisher stopped being read because a subscriber queue was congested.",
+          "Times a publisher stopped being read because a subscriber queue was congested (QoS 1; QoS 0 while the subscriber keeps up).",
           load(backpressure_pauses));
   counter("portcullis_backpressure_timeouts_total",
           "Backpressure pauses ended by the 2 s limit rather than by the queue draining.", load(backpressure_timeouts));

@@ -10,6 +10,7 @@
 // `wake_pending_` from false to true; collect() clears it. So a burst of publishes
 // to a busy subscriber costs one wake-up, not one post per message.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -59,8 +60,12 @@ class session_owner {
 /// What deliver() did, for the publisher.
 struct delivery {
   message_ptr dropped;     // the oldest message dropped to make room, if any
-  bool congested = false;  // an online subscriber's QoS 1 queue is above its high-water mark
+  bool congested = false;  // an online subscriber's queue is above its high-water mark (see deliver)
 };
+
+/// A subscriber that collected (was written to) this recently counts as keeping
+/// up: its QoS 0 congestion pauses publishers instead of dropping.
+inline constexpr std::chrono::milliseconds qos0_progress_window{20};
 
 class session {
  public:
@@ -137,6 +142,7 @@ class session {
   std::uint16_t next_packet_id_ = 1;
   std::map<std::string, std::uint8_t> subscriptions_;
   std::vector<std::weak_ptr<session_owner>> waiters_;  // publishers paused on this queue
+  std::chrono::steady_clock::time_point last_collect_{};  // last collect(): the subscriber is taking messages
 };
 
 }  // namespace portcullis::broker
