@@ -27,33 +27,38 @@ namespace {
 
 using entry = trust_store::impl::entry;
 
-void check_device_profile(X509* device, const std::string& who, rule_log& log) {
+void check_device_profile(const std::vector<x509_ptr>& chain, rule_log& log) {
+  X509* device = chain.front().get();
+  auto who = [&] { return label(chain, 0); };
   long version = X509_get_version(device);  // 0-based: 2 means v3
-  log.check(version == X509_VERSION_3, reason::cert_version,
-            who + " is X.509 v" + std::to_string(version + 1) + (version == X509_VERSION_3 ? "" : ", v3 required"));
+  log.check_lazy(version == X509_VERSION_3, reason::cert_version, [&] {
+    return who() + " is X.509 v" + std::to_string(version + 1) + (version == X509_VERSION_3 ? "" : ", v3 required");
+  });
   if (log.stop()) {
     return;
   }
   std::uint32_t flags = X509_get_extension_flags(device);
   if ((flags & EXFLAG_KUSAGE) == 0) {
-    log.fail(reason::cert_key_usage, who + " has no keyUsage extension");
+    log.fail(reason::cert_key_usage, who() + " has no keyUsage extension");
   } else {
     bool ds = (X509_get_key_usage(device) & KU_DIGITAL_SIGNATURE) != 0;
-    log.check(ds, reason::cert_key_usage,
-              who + (ds ? " keyUsage includes digitalSignature" : " keyUsage lacks digitalSignature"));
+    log.check_lazy(ds, reason::cert_key_usage, [&] {
+      return who() + (ds ? " keyUsage includes digitalSignature" : " keyUsage lacks digitalSignature");
+    });
   }
   if (log.stop()) {
     return;
   }
   bool has_aki = X509_get_ext_by_NID(device, NID_authority_key_identifier, -1) >= 0;
-  log.check(has_aki, reason::cert_aki,
-            who + (has_aki ? " has an Authority Key Identifier" : " has no Authority Key Identifier"));
+  log.check_lazy(has_aki, reason::cert_aki, [&] {
+    return who() + (has_aki ? " has an Authority Key Identifier" : " has no Authority Key Identifier");
+  });
   if (log.stop()) {
     return;
   }
   bool has_issuer = X509_NAME_entry_count(X509_get_issuer_name(device)) > 0;
-  log.check(has_issuer, reason::cert_issuer,
-            has_issuer ? "issuer " + issuer_of(device) : who + " has an empty issuer DN");
+  log.check_lazy(has_issuer, reason::cert_issuer,
+                 [&] { return has_issuer ? "issuer " + issuer_of(device) : who() + " has an empty issuer DN"; });
 }
 
 bool check_validity(const std::vector<x509_ptr>& chain, std::int64_t now, rule_log& log) {
@@ -69,7 +74,8 @@ bool check_validity(const std::vector<x509_ptr>& chain, std::int64_t now, rule_l
                                                format_time(now) + ")");
     }
   }
-  return log.pass(reason::x5c_expired, "all " + std::to_string(chain.size()) + " certificates valid now");
+  return log.pass_lazy(reason::x5c_expired,
+                       [&] { return "all " + std::to_string(chain.size()) + " certificates valid now"; });
 }
 
 bool check_order(const std::vector<x509_ptr>& chain, rule_log& log) {
@@ -99,6 +105,9 @@ bool issued_by(const entry& anchor, X509* cert) {
 
 const entry* find_anchor(const std::vector<x509_ptr>& chain, const trust_store::impl& store, bool ordered) {
   for (std::size_t i = 1; i < chain.size(); ++i) {
+    if (const entry* shared = store.find_object(chain[i].get())) {
+      return shared;  // parse_chain recognised the registered DER and reused its certificate
+    }
     if (auto it = store.by_sha256.find(fingerprint(chain[i].get())); it != store.by_sha256.end()) {
       return &store.entries[it->second];
     }
@@ -119,10 +128,12 @@ const entry* find_anchor(const std::vector<x509_ptr>& chain, const trust_store::
 // chain into facts.
 bool verify_path(const std::vector<x509_ptr>& chain, const entry& anchor, std::int64_t now, int purpose,
                  chain_facts& facts, rule_log& log) {
-  x509_store_ptr store(X509_STORE_new());
-  x509_store_ctx_ptr ctx(X509_STORE_CTX_new());
-  x509_stack_ptr untrusted(sk_X509_new_null());
-  if (!store || !ctx || !untrusted || X509_STORE_add_cert(store.get(), anchor.cert.get()) != 1) {
+  // The anchor is given as a trusted stack rather than an X509_STORE: same verification, but
+  // no store to build per call and no store lock taken (X509_STORE lookups write-lock it).
+  x509_store_ctx_ptr ctx(X509_STORE_CTX_new_ex(thread_libctx(), nullptr));
+  x509_stack_ptr trusted(sk_X509_new_reserve(nullptr, 1));
+  x509_stack_ptr untrusted(sk_X509_new_reserve(nullptr, static_cast<int>(chain.size())));
+  if (!ctx || !trusted || !untrusted || sk_X509_push(trusted.get(), anchor.cert.get()) <= 0) {
     return log.fail(reason::internal, with_errors("cannot set up path validation"));
   }
   for (std::size_t i = 1; i < chain.size(); ++i) {
@@ -130,9 +141,10 @@ bool verify_path(const std::vector<x509_ptr>& chain, const entry& anchor, std::i
       return log.fail(reason::internal, with_errors("cannot set up path validation"));
     }
   }
-  if (X509_STORE_CTX_init(ctx.get(), store.get(), chain[0].get(), untrusted.get()) != 1) {
+  if (X509_STORE_CTX_init(ctx.get(), nullptr, chain[0].get(), untrusted.get()) != 1) {
     return log.fail(reason::internal, with_errors("cannot set up path validation"));
   }
+  X509_STORE_CTX_set0_trusted_stack(ctx.get(), trusted.get());  // borrowed: outlives ctx
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
   X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(now));
   X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
@@ -157,8 +169,10 @@ bool verify_path(const std::vector<x509_ptr>& chain, const entry& anchor, std::i
     facts.not_before = std::max(facts.not_before, not_before_of(c));
     facts.not_after = std::min(facts.not_after, not_after_of(c));
   }
-  return log.pass(reason::x5c_chain, "verified " + std::to_string(sk_X509_num(built)) +
-                                         " certificates up to CA " + anchor.info.id + " (" + anchor.info.subject + ")");
+  return log.pass_lazy(reason::x5c_chain, [&] {
+    return "verified " + std::to_string(sk_X509_num(built)) + " certificates up to CA " + anchor.info.id + " (" +
+           anchor.info.subject + ")";
+  });
 }
 
 }  // namespace
@@ -208,9 +222,18 @@ std::optional<std::vector<std::vector<std::uint8_t>>> decode_x5c(const rapidjson
 }
 
 std::optional<std::vector<x509_ptr>> parse_chain(const std::vector<std::vector<std::uint8_t>>& ders,
-                                                 reason failure_reason, rule_log& log) {
+                                                 reason failure_reason, rule_log& log, const trust_store* anchors) {
+  const trust_store::impl* known = anchors != nullptr ? &trust_store_access::of(*anchors) : nullptr;
   std::vector<x509_ptr> chain;
+  chain.reserve(ders.size());
   for (std::size_t i = 0; i < ders.size(); ++i) {
+    // A copy of a registered CA (the usual x5c tail) is that CA byte for byte: share its
+    // parsed certificate instead of decoding it again. Index 0 never is (find_anchor).
+    if (const entry* e = (i > 0 && known != nullptr) ? known->find_der(ders[i]) : nullptr;
+        e != nullptr && X509_up_ref(e->cert.get()) == 1) {
+      chain.emplace_back(e->cert.get());
+      continue;
+    }
     auto cert = parse_der(ders[i]);
     if (!cert) {
       log.fail(failure_reason, "certificate " + std::to_string(i) + " is not one DER X.509 certificate");
@@ -218,12 +241,19 @@ std::optional<std::vector<x509_ptr>> parse_chain(const std::vector<std::vector<s
     }
     chain.push_back(std::move(cert));
   }
-  log.pass(failure_reason, std::to_string(chain.size()) + " certificates, device " + subject_of(chain[0].get()));
+  log.pass_lazy(failure_reason,
+                [&] { return std::to_string(chain.size()) + " certificates, device " + subject_of(chain[0].get()); });
   return chain;
 }
 
-std::string chain_key(const std::vector<std::vector<std::uint8_t>>& ders) {
+std::string chain_key(chain_kind kind, const std::vector<std::vector<std::uint8_t>>& ders) {
+  std::size_t total = 1;
+  for (const auto& der : ders) {
+    total += 4 + der.size();
+  }
   std::vector<std::uint8_t> buf;
+  buf.reserve(total);
+  buf.push_back(static_cast<std::uint8_t>(kind));
   for (const auto& der : ders) {
     auto n = static_cast<std::uint32_t>(der.size());
     for (int shift = 24; shift >= 0; shift -= 8) {
@@ -239,7 +269,7 @@ std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, co
   X509* device = chain.front().get();
   const std::size_t failures_before = log.failures();
   if (policy.device_profile) {
-    check_device_profile(device, label(chain, 0), log);
+    check_device_profile(chain, log);
   }
   if (log.stop() || (!check_validity(chain, now, log) && log.stop())) {
     return std::nullopt;
@@ -255,7 +285,7 @@ std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, co
                                            issuer_of(chain.back().get()) + ")");
     return std::nullopt;
   }
-  log.pass(reason::x5c_no_tenant_ca, "CA " + anchor->info.id + " of tenant " + anchor->info.tenant);
+  log.pass_lazy(reason::x5c_no_tenant_ca, [&] { return "CA " + anchor->info.id + " of tenant " + anchor->info.tenant; });
   chain_facts facts;
   facts.not_before = INT64_MIN;
   facts.not_after = INT64_MAX;
@@ -278,6 +308,7 @@ std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, co
     return std::nullopt;
   }
   facts.device_key = std::shared_ptr<EVP_PKEY>(key, EVP_PKEY_free);
+  facts.key_libctx = thread_libctx();  // chain[0] is never a shared anchor: parsed here
   return facts;
 }
 

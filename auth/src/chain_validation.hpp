@@ -28,6 +28,9 @@ struct chain_facts {
   std::int64_t not_before = 0;  ///< latest notBefore over the chain and anchor
   std::int64_t not_after = 0;   ///< earliest notAfter over the chain and anchor
   std::shared_ptr<EVP_PKEY> device_key;
+  /// The library context the device key was decoded in (parse_der: the validating thread's).
+  /// The signature is verified there: another context would export the key into itself first.
+  OSSL_LIB_CTX* key_libctx = nullptr;
 };
 
 struct chain_policy {
@@ -41,12 +44,18 @@ struct chain_policy {
 std::optional<std::vector<std::vector<std::uint8_t>>> decode_x5c(const rapidjson::Value* x5c, rule_log& log);
 
 /// Parses each DER (whole input must be one certificate). Records jwt.x5c on failure only;
-/// `failure_reason` lets mTLS report its own code.
+/// `failure_reason` lets mTLS report its own code. With `anchors`, an entry after the first
+/// whose DER is exactly a registered CA's shares that CA's parsed certificate (read-only).
 std::optional<std::vector<x509_ptr>> parse_chain(const std::vector<std::vector<std::uint8_t>>& ders,
-                                                 reason failure_reason, rule_log& log);
+                                                 reason failure_reason, rule_log& log,
+                                                 const trust_store* anchors = nullptr);
 
-/// SHA-256 over the length-prefixed DERs: the chain_cache key.
-std::string chain_key(const std::vector<std::vector<std::uint8_t>>& ders);
+/// Which rules a cached chain passed: x5c (ordered, device profile, no purpose) or mTLS
+/// (any order, purpose sslclient). Part of the cache key, so one never stands for the other.
+enum class chain_kind : std::uint8_t { x5c = 1, mtls = 2 };
+
+/// SHA-256 over the kind and the length-prefixed DERs: the chain_cache key.
+std::string chain_key(chain_kind kind, const std::vector<std::vector<std::uint8_t>>& ders);
 
 /// Runs every chain rule of `policy` and records each. Returns the facts when all passed.
 std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, const trust_store& store,

@@ -279,7 +279,7 @@ void check_tenant(const claim_values& values, const std::string& ca_tenant, rule
                 quoted(ca_tenant) + ")");
 }
 
-void check_signature(const parsed_jws& jws, EVP_PKEY* key, rule_log& log) {
+void check_signature(const parsed_jws& jws, EVP_PKEY* key, OSSL_LIB_CTX* libctx, rule_log& log) {
   if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
     log.fail(reason::jwt_signature, "device key is not RSA (RS256 needs RSA)");
     return;
@@ -291,7 +291,7 @@ void check_signature(const parsed_jws& jws, EVP_PKEY* key, rule_log& log) {
   }
   evp_md_ctx_ptr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
-  if (!ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, EVP_sha256(), nullptr, key) != 1 ||
+  if (!ctx || EVP_DigestVerifyInit_ex(ctx.get(), &pctx, "SHA256", libctx, nullptr, key, nullptr) != 1 ||
       EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0) {
     log.fail(reason::internal, with_errors("cannot set up RS256 verification"));
     return;

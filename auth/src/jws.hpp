@@ -44,7 +44,8 @@ claim_values check_claims(const rapidjson::Document& claims, std::string_view cl
 /// jwt.ten: a non-empty ten must name the tenant owning the matched CA.
 void check_tenant(const claim_values& values, const std::string& ca_tenant, rule_log& log);
 
-/// jwt.signature: RS256 over signing_input with `key` (RSA, ≥ 2048 bits).
-void check_signature(const parsed_jws& jws, EVP_PKEY* key, rule_log& log);
+/// jwt.signature: RS256 over signing_input with `key` (RSA, ≥ 2048 bits), fetching the
+/// algorithms in `libctx` (the key's own context, see chain_facts::key_libctx).
+void check_signature(const parsed_jws& jws, EVP_PKEY* key, OSSL_LIB_CTX* libctx, rule_log& log);
 
 }  // namespace portcullis::auth::detail

@@ -1,20 +1,50 @@
 // verify_mtls: a TLS client chain validated against one registered tenant CA, client id =
 // certificate CN (SPEC §4.2; policy notes in mtls_verifier.hpp). Reuses the x5c chain rules
 // without the ordering and device-profile rules, with purpose sslclient, and reports every
-// chain failure as mtls.chain naming the underlying rule.
+// chain failure as mtls.chain naming the underlying rule. Validated chains go into the same
+// chain_cache as x5c chains (under their own kind of key), with the same revocation rules.
 
 #include "portcullis/auth/mtls_verifier.hpp"
 
+#include "chain_cache_impl.hpp"
 #include "chain_validation.hpp"
 #include "openssl_util.hpp"
 #include "portcullis/auth/x5c_jwt_verifier.hpp"
 #include "x5c_jwt_checks.hpp"
 
 namespace portcullis::auth {
+namespace {
+
+// Cache lookup, else parse + validate (+ insert), as the x5c certificate stage does. Only a
+// chain that passed every mTLS chain rule is cached, under the mTLS kind of key.
+std::optional<detail::chain_facts> mtls_chain_facts(const std::vector<std::vector<std::uint8_t>>& peer_chain_der,
+                                                    const trust_store& store, std::int64_t now, chain_cache* cache,
+                                                    detail::rule_log& log) {
+  std::string key;
+  if (cache != nullptr) {
+    key = detail::chain_key(detail::chain_kind::mtls, peer_chain_der);
+    if (auto hit = detail::chain_cache_access::lookup(*cache, key, store, now)) {
+      return hit;
+    }
+  }
+  auto chain = detail::parse_chain(peer_chain_der, reason::mtls_chain, log, &store);
+  if (!chain) {
+    return std::nullopt;
+  }
+  detail::chain_policy policy{.ordered = false, .device_profile = false, .purpose = X509_PURPOSE_SSL_CLIENT};
+  auto facts = detail::validate_chain(*chain, store, now, policy, log);
+  if (facts && cache != nullptr && !log.failed()) {
+    detail::chain_cache_access::insert(*cache, key, *facts, now);
+  }
+  return facts;
+}
+
+}  // namespace
 
 boost::system::result<identity, auth_failure> verify_mtls(const std::vector<std::vector<std::uint8_t>>& peer_chain_der,
                                                           std::string_view client_id, const trust_store& store,
-                                                          std::int64_t now, const mtls_options& options) {
+                                                          std::int64_t now, const mtls_options& options,
+                                                          chain_cache* cache) {
   detail::rule_log log;
   if (!detail::check_client_id_length(client_id, options.client_id_min, options.client_id_max, log)) {
     return log.failure();
@@ -33,12 +63,7 @@ boost::system::result<identity, auth_failure> verify_mtls(const std::vector<std:
                                                   " bytes"};
     }
   }
-  auto chain = detail::parse_chain(peer_chain_der, reason::mtls_chain, log);
-  if (!chain) {
-    return log.failure();
-  }
-  detail::chain_policy policy{.ordered = false, .device_profile = false, .purpose = X509_PURPOSE_SSL_CLIENT};
-  auto facts = detail::validate_chain(*chain, store, now, policy, log);
+  auto facts = mtls_chain_facts(peer_chain_der, store, now, cache, log);
   detail::drain_errors();
   if (!facts) {
     const auto& f = log.failure();

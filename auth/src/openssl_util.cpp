@@ -5,11 +5,110 @@
 
 #include <climits>
 #include <ctime>
+#include <mutex>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 
 namespace portcullis::auth::detail {
+namespace {
+
+struct libctx_slot {
+  OSSL_LIB_CTX* libctx = nullptr;  // nullptr: the default context
+  EVP_MD* sha256 = nullptr;
+};
+
+// A private context is only equivalent to the default one when the default one runs the plain
+// default provider. Anything else (FIPS, extra providers) is operator policy from
+// openssl.cnf that a private context would not inherit: then everything stays in the default
+// context (correct, only slower).
+bool default_context_is_plain() {
+  static const bool plain = [] {
+    // The configuration may load providers: it must have been read before we look.
+    OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, nullptr);
+    std::vector<std::string> names;
+    OSSL_PROVIDER_do_all(
+        nullptr,
+        [](OSSL_PROVIDER* p, void* out) {
+          static_cast<std::vector<std::string>*>(out)->emplace_back(OSSL_PROVIDER_get0_name(p));
+          return 1;
+        },
+        &names);
+    bool ok = names.size() == 1 && names[0] == "default" && EVP_default_properties_is_fips_enabled(nullptr) == 0;
+    drain_errors();
+    return ok;
+  }();
+  return plain;
+}
+
+libctx_slot make_slot() {
+  libctx_slot slot;
+  if (default_context_is_plain()) {
+    slot.libctx = OSSL_LIB_CTX_new();
+    if (slot.libctx != nullptr && OSSL_PROVIDER_load(slot.libctx, "default") == nullptr) {
+      OSSL_LIB_CTX_free(slot.libctx);
+      slot.libctx = nullptr;
+    }
+  }
+  slot.sha256 = EVP_MD_fetch(slot.libctx, "SHA256", nullptr);
+  drain_errors();
+  return slot;
+}
+
+// Contexts of ended threads, for the next thread. Deliberately never destroyed (leaked at
+// exit): keys and certificates made in a context may live in caches beyond its thread.
+struct spare_slots {
+  std::mutex mutex;
+  std::vector<libctx_slot> slots;
+};
+spare_slots& spares() {
+  static auto* s = new spare_slots;
+  return *s;
+}
+
+struct thread_slot {
+  libctx_slot slot;
+  bool ready = false;
+  ~thread_slot() {
+    if (ready) {
+      auto& s = spares();
+      std::lock_guard lock(s.mutex);
+      s.slots.push_back(slot);
+    }
+  }
+  const libctx_slot& get() {
+    if (!ready) {
+      {
+        auto& s = spares();
+        std::lock_guard lock(s.mutex);
+        if (!s.slots.empty()) {
+          slot = s.slots.back();
+          s.slots.pop_back();
+          ready = true;
+        }
+      }
+      if (!ready) {
+        slot = make_slot();
+        ready = true;
+      }
+    }
+    return slot;
+  }
+};
+
+thread_local thread_slot current_slot;
+
+}  // namespace
+
+OSSL_LIB_CTX* thread_libctx() {
+  return current_slot.get().libctx;
+}
+
+const EVP_MD* thread_sha256() {
+  return current_slot.get().sha256;
+}
 
 std::string drain_errors() {
   std::string out;
@@ -37,8 +136,17 @@ x509_ptr parse_der(std::span<const std::uint8_t> der) {
   if (der.empty() || der.size() > LONG_MAX) {
     return nullptr;
   }
+  // Parsed into an object created in this thread's context: the public-key decoder set-up that
+  // every d2i_X509 does then runs without cross-thread locks (see thread_libctx).
+  X509* raw = X509_new_ex(thread_libctx(), nullptr);
+  if (raw == nullptr) {
+    drain_errors();
+    return nullptr;
+  }
   const unsigned char* p = der.data();
-  x509_ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  // A failed decode frees *raw and sets it to null; the return value is not needed.
+  d2i_X509(&raw, &p, static_cast<long>(der.size()));
+  x509_ptr cert(raw);
   if (!cert || p != der.data() + der.size()) {
     drain_errors();
     return nullptr;  // trailing garbage after the certificate is refused too
@@ -151,7 +259,8 @@ std::string hex(std::span<const std::uint8_t> bytes) {
 std::string sha256_hex_of(std::span<const std::uint8_t> bytes) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) != 1) {
+  const EVP_MD* sha256 = thread_sha256();
+  if (sha256 == nullptr || EVP_Digest(bytes.data(), bytes.size(), md, &len, sha256, nullptr) != 1) {
     drain_errors();
     return {};
   }

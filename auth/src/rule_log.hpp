@@ -43,6 +43,18 @@ public:
     return ok ? pass(r, std::move(detail)) : fail(r, std::move(detail));
   }
 
+  /// Like pass/check, with the detail made by `detail()` only when it is recorded (explain
+  /// mode, or a failure): verify mode builds no strings for the rules that pass, some of which
+  /// print certificate names through a BIO.
+  template <class Detail>
+  bool pass_lazy(reason r, Detail&& detail) {
+    return sink_ == nullptr ? true : pass(r, detail());
+  }
+  template <class Detail>
+  bool check_lazy(bool ok, reason r, Detail&& detail) {
+    return ok ? pass_lazy(r, detail) : fail(r, detail());
+  }
+
   /// True when checking must stop now: verify mode after a failure.
   bool stop() const noexcept { return sink_ == nullptr && first_.has_value(); }
   bool failed() const noexcept { return first_.has_value(); }

@@ -4,6 +4,7 @@
 
 #include "portcullis/auth/trust_store.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <unordered_set>
 
@@ -44,12 +45,24 @@ std::shared_ptr<const trust_store> trust_store::create(std::vector<trust_anchor>
     e.info.not_before = detail::not_before_of(cert.get());
     e.info.not_after = detail::not_after_of(cert.get());
     e.cert = std::move(cert);
+    e.der = std::move(anchor.der);
     p->by_sha256.emplace(e.info.sha256, p->entries.size());
     p->by_subject.emplace(e.info.subject, p->entries.size());
+    p->by_object.emplace(e.cert.get(), p->entries.size());
     p->entries.push_back(std::move(e));
   }
   detail::drain_errors();
   return std::shared_ptr<const trust_store>(new trust_store(std::move(p)));
+}
+
+const trust_store::impl::entry* trust_store::impl::find_der(std::span<const std::uint8_t> der) const {
+  auto it = by_sha256.find(detail::sha256_hex_of(der));
+  if (it == by_sha256.end()) {
+    return nullptr;
+  }
+  const entry& e = entries[it->second];
+  // The fingerprint names the candidate; equal bytes make it certain.
+  return std::equal(der.begin(), der.end(), e.der.begin(), e.der.end()) ? &e : nullptr;
 }
 
 std::shared_ptr<const trust_store> trust_store::empty() {

@@ -53,13 +53,13 @@ std::optional<chain_facts> certificate_stage(const parsed_jws& jws, const trust_
   }
   std::string key;
   if (cache != nullptr) {
-    key = chain_key(*ders);
+    key = chain_key(chain_kind::x5c, *ders);
     if (auto hit = chain_cache_access::lookup(*cache, key, store, now)) {
-      log.pass(reason::jwt_x5c, "chain cached (validated against CA " + hit->ca_id + ")");
+      log.pass_lazy(reason::jwt_x5c, [&] { return "chain cached (validated against CA " + hit->ca_id + ")"; });
       return hit;
     }
   }
-  auto chain = parse_chain(*ders, reason::jwt_x5c, log);
+  auto chain = parse_chain(*ders, reason::jwt_x5c, log, &store);
   if (!chain) {
     return std::nullopt;
   }
@@ -111,9 +111,10 @@ std::optional<identity> run_x5c_jwt_checks(std::string_view username, std::strin
     if (log.stop()) {
       return std::nullopt;
     }
-    check_signature(*jws, facts->device_key.get(), log);
+    check_signature(*jws, facts->device_key.get(), facts->key_libctx, log);
   } else if (device_key) {
-    check_signature(*jws, device_key.get(), log);  // explain mode: report it despite the chain
+    // explain mode: report it despite the chain (the key was parsed in this thread)
+    check_signature(*jws, device_key.get(), thread_libctx(), log);
   }
   if (log.failed() || !facts) {
     return std::nullopt;

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
@@ -71,14 +72,25 @@ struct auth_service::impl {
     auth::identity id;
     auth_callback done;
   };
+  void schedule_provision_batch();
+
+  // Group commit of first connects (see bind). A commit costs about as much as provisioning
+  // a few devices (it writes every page the batch touched), and without a wait a storm's
+  // requests reach the idle store thread one at a time. So while first connects come in
+  // bursts (the previous batch was scheduled less than provision_burst_gap ago) a batch waits
+  // provision_window for more before it is posted; an isolated first connect never waits.
+  static constexpr auto provision_window = std::chrono::milliseconds(2);
+  static constexpr auto provision_burst_gap = std::chrono::milliseconds(50);
   std::mutex provision_mutex;
   std::vector<pending_provision> provisions;
   bool provision_scheduled = false;
+  std::chrono::steady_clock::time_point last_provision_batch{};
 
   const config& cfg;
   store_gateway& store;
   trust_manager& trust;
   asio::thread_pool pool;
+  asio::steady_timer provision_timer{pool};  // guarded by provision_mutex
   auth::x5c_options x5c;
   auth::mtls_options mtls;
   std::mutex seen_mutex;
@@ -93,7 +105,7 @@ void auth_service::impl::verify(const std::string& method, auth_request req, aut
         method == "x5c-jwt"
             ? auth::verify_x5c_jwt(req.username.value_or(""), req.password.value_or(""), req.client_id, *snapshot, x5c,
                                    now, &trust.cache())
-            : auth::verify_mtls(req.peer_chain, req.client_id, *snapshot, now, mtls);
+            : auth::verify_mtls(req.peer_chain, req.client_id, *snapshot, now, mtls, &trust.cache());
     if (!r) {
       done(refusal(r.error().code, std::move(r.error().detail)));
       return;
@@ -120,14 +132,29 @@ void auth_service::impl::bind(const auth::identity& id, auth_callback done) {
       break;
   }
   // A new client id: bind and provision on the store thread. Requests that
-  // arrive while a batch is being committed form the next batch (group commit
-  // of a connect storm); each still gets its own decision, in arrival order, so
-  // of two devices racing for one new client id exactly one wins.
+  // arrive while a batch waits or is being committed form the next batch (group
+  // commit of a connect storm); each still gets its own decision, in arrival
+  // order, so of two devices racing for one new client id exactly one wins.
   std::lock_guard lock(provision_mutex);
   provisions.push_back({id, std::move(done)});
   if (provision_scheduled) return;
   provision_scheduled = true;
-  store.post([this](store::database& db) { provision_batch(db); });
+  schedule_provision_batch();
+}
+
+void auth_service::impl::schedule_provision_batch() {
+  auto now = std::chrono::steady_clock::now();
+  bool burst = now - last_provision_batch < provision_burst_gap;
+  last_provision_batch = now;
+  if (!burst) {
+    store.post([this](store::database& db) { provision_batch(db); });
+    return;
+  }
+  provision_timer.expires_after(provision_window);
+  // Posted whatever the wait's outcome: the queued devices must get an answer.
+  provision_timer.async_wait([this](const boost::system::error_code&) {
+    store.post([this](store::database& db) { provision_batch(db); });
+  });
 }
 
 void auth_service::impl::provision_batch(store::database& db) {

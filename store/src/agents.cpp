@@ -10,15 +10,22 @@
  *    for it is a conflict.
  *  - a new binding needs a free agent slot: >= quota agents → quota_exceeded.
  *  - a new binding creates asset (32 hex id) + agent (id = asset id) + binding.
+ * A batch (group commit of a connect storm) decides its requests one by one in
+ * order; it reads each tenant's row once and counts the agents it creates, and
+ * needs no read-back of an agent it just inserted, so a new device costs one
+ * client-id lookup, one subject lookup and the three inserts. A refusal concerns
+ * its own request; any SQLite failure rolls the whole batch back.
  * The binding lasts until the agent is deleted; deleting frees the client id
  * and removes the client's persistent session as well, so a device that later
  * takes over the id starts clean.
  */
 #include "portcullis/store/database.hpp"
 
+#include <optional>
+#include <unordered_map>
+
 #include "connection.hpp"
 #include "ids.hpp"
-#include "tenants.hpp"
 
 // The agent columns, in the order read_agent expects (a literal, never data).
 #define PORTCULLIS_AGENT_SELECT                                                                     \
@@ -65,10 +72,13 @@ result<agent_record> agent_by_client_id(detail::connection& conn, const std::str
   return read_one_agent(conn, *st, "with client id '" + client_id + "'");
 }
 
-/// The existing binding of (tenant, client_id): its subject DN, or nullopt.
-result<std::optional<std::string>> bound_subject(detail::connection& conn, const std::string& tenant,
-                                                 const std::string& client_id) {
-  auto st = conn.query("SELECT subject_dn FROM bindings WHERE tenant = ? AND client_id = ?", tenant, client_id);
+/// The binding of a client id, in any tenant (client ids are unique system-wide).
+struct client_binding {
+  std::string tenant;
+  std::string subject_dn;
+};
+result<std::optional<client_binding>> binding_of_client(detail::connection& conn, const std::string& client_id) {
+  auto st = conn.query("SELECT tenant, subject_dn FROM bindings WHERE client_id = ?", client_id);
   if (!st) {
     return st.error();
   }
@@ -76,118 +86,149 @@ result<std::optional<std::string>> bound_subject(detail::connection& conn, const
   if (!row) {
     return row.error();
   }
-  return *row ? std::optional<std::string>(st->get_text(0)) : std::nullopt;
+  if (!*row) {
+    return std::optional<client_binding>();
+  }
+  return std::optional<client_binding>(client_binding{st->get_text(0), st->get_text(1)});
 }
 
-/// Checks the subject is free and a slot is left (inside the transaction).
-result<void> check_new_binding(detail::connection& conn, const std::string& tenant, const std::string& client_id,
-                               const std::string& subject_dn, std::size_t quota) {
-  {
-    // A client id is reserved system-wide, not per tenant.
-    auto st = conn.query("SELECT tenant FROM bindings WHERE client_id = ? AND tenant <> ?", client_id, tenant);
-    if (!st) {
-      return st.error();
-    }
-    auto row = st->step();
-    if (!row) {
-      return row.error();
-    }
-    if (*row) {
-      return conn.fail(errc::conflict, "store: client id '" + client_id + "' is bound in another tenant");
-    }
+/// What one transaction reads once per tenant: whether it exists and how many agents it has.
+/// The count follows the agents this transaction inserts (as the trigger keeps
+/// tenants.agent_count), so every quota decision of a batch sees the agents created before it.
+struct tenant_state {
+  bool exists = false;
+  std::uint64_t agents = 0;
+};
+using tenant_states = std::unordered_map<std::string, tenant_state>;
+
+result<tenant_state*> state_of(detail::connection& conn, const std::string& tenant, tenant_states& states) {
+  if (auto it = states.find(tenant); it != states.end()) {
+    return &it->second;
   }
-  {
-    auto st = conn.query("SELECT client_id FROM bindings WHERE tenant = ? AND subject_dn = ?", tenant, subject_dn);
-    if (!st) {
-      return st.error();
-    }
-    auto row = st->step();
-    if (!row) {
-      return row.error();
-    }
-    if (*row) {
-      return conn.fail(errc::conflict, "store: subject already bound to client id '" + st->get_text(0) + "'");
-    }
-  }
-  // O(1): tenants.agent_count is kept by triggers (migration 3), not counted.
   auto st = conn.query("SELECT agent_count FROM tenants WHERE id = ?", tenant);
   if (!st) {
     return st.error();
   }
-  if (auto row = st->step(); !row) {
+  auto row = st->step();
+  if (!row) {
     return row.error();
   }
-  if (static_cast<std::uint64_t>(st->get_int64(0)) >= quota) {
-    return conn.fail(errc::quota_exceeded,
-                     "store: tenant '" + tenant + "' has reached its quota of " + std::to_string(quota) + " agents");
+  tenant_state state;
+  if (*row) {
+    state.exists = true;
+    state.agents = static_cast<std::uint64_t>(st->get_int64(0));
+  }
+  return &states.emplace(tenant, state).first->second;  // node-based: the pointer stays valid
+}
+
+/// The subject is free in the tenant and a slot is left (inside the transaction).
+result<void> check_new_binding(detail::connection& conn, const provision_request& r, const tenant_state& tenant,
+                               std::size_t quota) {
+  auto st = conn.query("SELECT client_id FROM bindings WHERE tenant = ? AND subject_dn = ?", r.tenant, r.subject_dn);
+  if (!st) {
+    return st.error();
+  }
+  auto row = st->step();
+  if (!row) {
+    return row.error();
+  }
+  if (*row) {
+    return conn.fail(errc::conflict, "store: subject already bound to client id '" + st->get_text(0) + "'");
+  }
+  if (tenant.agents >= quota) {
+    return conn.fail(errc::quota_exceeded, "store: tenant '" + r.tenant + "' has reached its quota of " +
+                                               std::to_string(quota) + " agents");
   }
   return {};
 }
 
-result<void> insert_agent(detail::connection& conn, const std::string& tenant, const std::string& client_id,
-                          const std::string& subject_dn, const std::string& cert_sha256, std::int64_t now) {
-  const std::string id = detail::random_hex(16);
+/// Inserts asset + agent + binding and returns the agent as stored (no read-back needed:
+/// every column is one of these values).
+result<agent_record> insert_agent(detail::connection& conn, const provision_request& r, std::int64_t now) {
+  agent_record agent;
+  agent.id = detail::random_hex(16);
   if (auto done = conn.exec(
-          "INSERT INTO assets (id, tenant, name, asset_type, description, created_at) VALUES (?, ?, ?, ?, ?, ?)", id,
-          tenant, client_id, agent_asset_type, agent_asset_description, now);
+          "INSERT INTO assets (id, tenant, name, asset_type, description, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+          agent.id, r.tenant, r.client_id, agent_asset_type, agent_asset_description, now);
       !done) {
-    return done;
+    return done.error();
   }
   if (auto done = conn.exec(
           "INSERT INTO agents (id, tenant, name, client_id, security_profile, onboarding_status, created_at,"
           " last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-          id, tenant, client_id, client_id, agent_security_profile, agent_onboarding_status, now, now);
+          agent.id, r.tenant, r.client_id, r.client_id, agent_security_profile, agent_onboarding_status, now, now);
       !done) {
-    return done;
+    return done.error();
   }
-  return conn.exec(
-      "INSERT INTO bindings (tenant, client_id, subject_dn, cert_sha256, agent_id, created_at)"
-      " VALUES (?, ?, ?, ?, ?, ?)",
-      tenant, client_id, subject_dn, cert_sha256, id, now);
+  if (auto done = conn.exec(
+          "INSERT INTO bindings (tenant, client_id, subject_dn, cert_sha256, agent_id, created_at)"
+          " VALUES (?, ?, ?, ?, ?, ?)",
+          r.tenant, r.client_id, r.subject_dn, r.cert_sha256, agent.id, now);
+      !done) {
+    return done.error();
+  }
+  agent.tenant = r.tenant;
+  agent.name = r.client_id;
+  agent.client_id = r.client_id;
+  agent.security_profile = agent_security_profile;
+  agent.onboarding_status = agent_onboarding_status;
+  agent.subject_dn = r.subject_dn;
+  agent.cert_sha256 = r.cert_sha256;
+  agent.created_at = now;
+  agent.last_seen_at = now;
+  agent.asset = {agent.id, r.client_id, std::string(agent_asset_type), std::string(agent_asset_description)};
+  return agent;
 }
 
-}  // namespace
-
-namespace {
-
-/// One binding/provisioning decision inside an open transaction.
-result<provision_outcome> provision_one(detail::connection& conn, const std::string& tenant,
-                                        const std::string& client_id, const std::string& subject_dn,
-                                        const std::string& cert_sha256, std::size_t quota, std::int64_t now) {
-  if (client_id.empty() || subject_dn.empty()) {
+/// One binding/provisioning decision inside an open transaction. Refusals (conflict, quota,
+/// unknown tenant, empty input) concern this request only. A failed write is reported as
+/// internal, never as a refusal, so a batch rolls back instead of keeping half an agent.
+result<provision_outcome> provision_one(detail::connection& conn, const provision_request& r, std::size_t quota,
+                                        std::int64_t now, tenant_states& tenants) {
+  if (r.client_id.empty() || r.subject_dn.empty()) {
     return conn.fail(errc::invalid_argument, "store: empty client id or subject DN");
   }
-  if (auto found = detail::require_tenant(conn, tenant); !found) {
-    return found.error();
+  auto tenant = state_of(conn, r.tenant, tenants);
+  if (!tenant) {
+    return tenant.error();
   }
-  auto bound = bound_subject(conn, tenant, client_id);
+  if (!(*tenant)->exists) {
+    return conn.fail(errc::not_found, "store: no tenant '" + r.tenant + "'");
+  }
+  // One lookup by the system-wide unique client id answers both "bound here" and "bound in
+  // another tenant".
+  auto bound = binding_of_client(conn, r.client_id);
   if (!bound) {
     return bound.error();
   }
-  bool created = false;
   if (*bound) {
-    if (**bound != subject_dn) {
-      return conn.fail(errc::conflict, "store: client id '" + client_id + "' is bound to another subject");
+    if ((*bound)->tenant != r.tenant) {
+      return conn.fail(errc::conflict, "store: client id '" + r.client_id + "' is bound in another tenant");
     }
-    if (auto done = conn.exec("UPDATE agents SET last_seen_at = ? WHERE tenant = ? AND client_id = ?", now, tenant,
-                              client_id);
+    if ((*bound)->subject_dn != r.subject_dn) {
+      return conn.fail(errc::conflict, "store: client id '" + r.client_id + "' is bound to another subject");
+    }
+    if (auto done = conn.exec("UPDATE agents SET last_seen_at = ? WHERE tenant = ? AND client_id = ?", now, r.tenant,
+                              r.client_id);
         !done) {
       return done.error();
     }
-  } else {
-    if (auto free = check_new_binding(conn, tenant, client_id, subject_dn, quota); !free) {
-      return free.error();
+    auto agent = agent_by_client_id(conn, r.tenant, r.client_id);
+    if (!agent) {
+      return agent.error();
     }
-    if (auto done = insert_agent(conn, tenant, client_id, subject_dn, cert_sha256, now); !done) {
-      return done.error();
-    }
-    created = true;
+    return provision_outcome{std::move(*agent), false};
   }
-  auto agent = agent_by_client_id(conn, tenant, client_id);
+  if (auto free = check_new_binding(conn, r, **tenant, quota); !free) {
+    return free.error();
+  }
+  auto agent = insert_agent(conn, r, now);
   if (!agent) {
-    return agent.error();
+    return conn.fail(errc::internal,
+                     "store: provisioning client id '" + r.client_id + "' failed: " + conn.last_error());
   }
-  return provision_outcome{std::move(*agent), created};
+  ++(*tenant)->agents;
+  return provision_outcome{std::move(*agent), true};
 }
 
 /// Refusals that concern one request only; anything else aborts a batch.
@@ -207,7 +248,9 @@ result<provision_outcome> database::bind_or_provision(const std::string& tenant,
   if (!tx) {
     return tx.error();
   }
-  auto out = provision_one(*conn_, tenant, client_id, subject_dn, cert_sha256, agents_per_tenant_quota, now);
+  tenant_states tenants;
+  auto out = provision_one(*conn_, {tenant, client_id, subject_dn, cert_sha256}, agents_per_tenant_quota, now,
+                           tenants);
   if (!out) {
     return out.error();
   }
@@ -223,10 +266,11 @@ result<std::vector<result<provision_outcome>>> database::bind_or_provision_batch
   if (!tx) {
     return tx.error();
   }
+  tenant_states tenants;
   std::vector<result<provision_outcome>> out;
   out.reserve(requests.size());
   for (const auto& r : requests) {
-    auto one = provision_one(*conn_, r.tenant, r.client_id, r.subject_dn, r.cert_sha256, agents_per_tenant_quota, now);
+    auto one = provision_one(*conn_, r, agents_per_tenant_quota, now, tenants);
     if (!one && !is_decision(one.error())) {
       return one.error();  // the transaction rolls back: no request of the batch took effect
     }

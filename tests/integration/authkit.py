@@ -437,11 +437,12 @@ class TlsRawClient(RawClient):
     """RawClient over TLS (ctx: a client ssl.SSLContext, maybe with a client certificate).
     A TLS-level failure or EOF after the handshake counts as the broker closing."""
 
-    def __init__(self, port: int, ctx: ssl.SSLContext, timeout: float = 5.0, server_hostname="localhost"):
+    def __init__(self, port: int, ctx: ssl.SSLContext, timeout: float = 5.0, server_hostname="localhost",
+                 session: ssl.SSLSession | None = None):
         plain = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            self.sock = ctx.wrap_socket(plain, server_hostname=server_hostname)
+            self.sock = ctx.wrap_socket(plain, server_hostname=server_hostname, session=session)
         except BaseException:
             plain.close()
             raise

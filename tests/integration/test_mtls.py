@@ -215,3 +215,63 @@ def _peer_cert_with_client(env, port, dev) -> dict:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         with ctx.wrap_socket(s, server_hostname="localhost") as t:
             return t.getpeercert()
+
+
+def _mtls_connect(port, cid, ctx):
+    """One CONNECT without username over TLS with `ctx`. Returns (CONNACK code, client)."""
+    raw = TlsRawClient(port, ctx)
+    try:
+        rc, _ = raw.connect(cid, username=None, password=None)
+    except BaseException:
+        raw.close()
+        raise
+    return rc, raw
+
+
+def test_mtls_cached_chain_is_revoked_with_its_ca(env):
+    """A reconnecting mTLS device is answered from the validated-chain cache; deleting its CA
+    disconnects it and refuses its next CONNECT (the cached chain no longer counts)."""
+    b = env.broker
+    port = b.port("mqtts")
+    ca = env.pki.ca("mtls-revoke-ca", "mTLS Revocable CA")
+    ca_doc = onboard(b.admin, env.pki, "plant-revoke", ca)
+    cid = unique_id("mtls-revoke")
+    ctx = client_ctx(env, env.pki.device("mtls-revoke", cid, ca, client_auth=True))
+
+    refusals = b.metric("portcullis_auth_failures_total", {"reason": "mtls.chain"})
+    rc, raw = _mtls_connect(port, cid, ctx)
+    raw.send(bytes([0xE0, 0]))  # DISCONNECT
+    assert raw.wait_closed(5)
+    raw.close()
+    assert rc == 0, f"CONNACK {rc:#04x} for a new mTLS device"
+    rc, live = _mtls_connect(port, cid, ctx)
+    try:
+        assert rc == 0, f"CONNACK {rc:#04x} for a reconnecting mTLS device"
+        assert b.metric("portcullis_auth_failures_total", {"reason": "mtls.chain"}) == refusals
+        status, _ = b.admin.request("DELETE", f"/api/v1/tenants/plant-revoke/cas/{ca_doc['id']}")
+        assert status == 204, status
+        assert live.wait_closed(3), "mTLS device still connected 3 s after its CA was deleted"
+    finally:
+        live.close()
+    assert_refused(b, cid, None, "mtls.chain", username=None, listener="mqtts", tls=ctx)
+
+
+def test_no_session_ticket_and_no_resumption_failure(env):
+    """The broker issues no TLS session ticket (tls_context.cpp: each cost a certificate parse
+    and none could be used), so a client never attempts a resumption that would fail."""
+    cid = unique_id("mtls-ticket")
+    ctx = client_ctx(env, env.pki.device("mtls-ticket", cid, env.tenant_ca, client_auth=True))
+    rc, raw = _mtls_connect(env.broker.port("mqtts"), cid, ctx)
+    try:
+        assert rc == 0, f"CONNACK {rc:#04x}"
+        assert not raw.sock.session.has_ticket, "the broker issued a session ticket"
+        session = raw.sock.session
+    finally:
+        raw.close()
+    # Offering that (ticketless) session does not break the next handshake.
+    again = TlsRawClient(env.broker.port("mqtts"), ctx, session=session)
+    try:
+        assert again.connect(cid, username=None, password=None)[0] == 0
+        assert not again.sock.session_reused
+    finally:
+        again.close()

@@ -1,5 +1,6 @@
-// chain_cache: a hit skips path validation but not the signature or claims; a CA removed from
-// the trust store (or invalidated) turns hits into re-validations that fail.
+// chain_cache: a hit skips path validation but not the signature or claims (x5c) or the CN
+// rule (mTLS); a CA removed from the trust store (or invalidated) turns hits into
+// re-validations that fail; x5c and mTLS results never stand for each other.
 
 #include "portcullis/auth/chain_cache.hpp"
 
@@ -7,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "portcullis/auth/mtls_verifier.hpp"
 #include "portcullis/auth/trust_store.hpp"
 #include "portcullis/auth/x5c_jwt_verifier.hpp"
 #include "test_pki.hpp"
@@ -104,5 +106,90 @@ TEST_CASE("chain cache", "[auth][cache]") {
       th.join();
     }
     CHECK(ok == 80);
+  }
+}
+
+TEST_CASE("chain cache: an entry outlives the thread that made it", "[auth][cache]") {
+  // Certificates and keys are decoded in the verifying thread's own OpenSSL context; a cached
+  // device key must stay usable from other threads after that thread has ended.
+  const auto& f = pki_fixture();
+  chain_cache cache;
+  auto token = valid_builder().build();
+  std::thread([&] { REQUIRE(verify(token, *f.root_store, cache)); }).join();
+  auto r = verify(token, *f.root_store, cache);
+  REQUIRE(r);
+  CHECK(cache.stats().hits == 1);
+  auto b = valid_builder();
+  b.key_pem = f.other_key;
+  auto forged = verify(b.build(), *f.root_store, cache);
+  REQUIRE_FALSE(forged);
+  CHECK(forged.error().code == reason::jwt_signature);
+}
+
+TEST_CASE("chain cache for mTLS chains", "[auth][cache][mtls]") {
+  const auto& f = pki_fixture();
+  chain_cache cache;
+  const std::vector<std::vector<std::uint8_t>> chain{f.der(f.device), f.der(f.intermediate)};
+  auto mtls = [&](const std::vector<std::vector<std::uint8_t>>& c, const char* id, const trust_store& store,
+                  std::int64_t at = now) { return verify_mtls(c, id, store, at, mtls_options{}, &cache); };
+  REQUIRE(mtls(chain, client_id, *f.root_store));
+  CHECK(cache.size() == 1);
+  CHECK(cache.stats().misses == 1);
+
+  SECTION("a reconnect is a hit with the same identity") {
+    auto r = mtls(chain, client_id, *f.root_store);
+    REQUIRE(r);
+    CHECK(cache.stats().hits == 1);
+    CHECK(r->method == "mtls");
+    CHECK(r->ca_id == "ca-root");
+    CHECK(r->subject_dn == std::string("CN=") + client_id);
+  }
+  SECTION("a hit still requires client id == CN") {
+    auto r = mtls(chain, "device-0002-abcdef", *f.root_store);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::mtls_cn_mismatch);
+    CHECK(cache.stats().hits == 1);
+  }
+  SECTION("CA removed from the trust store: miss, then refused") {
+    auto without = trust_store::create({{"ca-other", "other", f.der(f.evil_root)}});
+    auto r = mtls(chain, client_id, *without);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::mtls_chain);
+    CHECK(r.error().detail.find("x5c.no_tenant_ca") != std::string::npos);
+    CHECK(cache.stats().hits == 0);
+  }
+  SECTION("same CA id with a different certificate is not a hit") {
+    auto replaced = trust_store::create({{"ca-root", tenant, f.der(f.evil_root)}});
+    REQUIRE_FALSE(mtls(chain, client_id, *replaced));
+    CHECK(cache.stats().hits == 0);
+  }
+  SECTION("invalidate_ca drops the entry") {
+    cache.invalidate_ca("ca-root");
+    CHECK(cache.size() == 0);
+    REQUIRE(mtls(chain, client_id, *f.root_store));
+    CHECK(cache.stats().misses == 2);
+  }
+  SECTION("past the chain's notAfter the entry is not used") {
+    auto r = mtls(chain, client_id, *f.root_store, now + 366 * 86400);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::mtls_chain);
+    CHECK(cache.stats().hits == 0);
+  }
+  SECTION("a refusal is never cached") {
+    const std::vector<std::vector<std::uint8_t>> evil{f.der(f.evil_device), f.der(f.evil_root)};
+    REQUIRE_FALSE(mtls(evil, client_id, *f.root_store));
+    REQUIRE_FALSE(mtls(evil, client_id, *f.root_store));
+    CHECK(cache.size() == 1);
+    CHECK(cache.stats().misses == 3);
+  }
+  SECTION("an x5c entry for the same certificates is not an mTLS hit, nor the reverse") {
+    // Different rules (x5c: order and device profile; mTLS: purpose sslclient), so neither
+    // result may stand for the other.
+    REQUIRE(verify(valid_builder().build(), *f.root_store, cache));  // x5c = [device, intermediate]
+    CHECK(cache.stats().hits == 0);
+    CHECK(cache.size() == 2);
+    REQUIRE(mtls(chain, client_id, *f.root_store));
+    REQUIRE(verify(valid_builder().build(), *f.root_store, cache));
+    CHECK(cache.stats().hits == 2);
   }
 }

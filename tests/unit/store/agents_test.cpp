@@ -295,6 +295,25 @@ TEST_CASE("bind_or_provision_batch decides each request in one transaction", "[s
   CHECK((*out)[5].error() == errc::quota_exceeded);
   CHECK((*out)[6].error() == errc::not_found);
   CHECK(*db->count_agents("acme") == 3);
+  // A created agent is returned without reading it back: it must be what the store holds.
+  for (std::size_t i : {0u, 2u, 4u}) {
+    const agent_record& made = (*out)[i]->agent;
+    auto stored = db->find_agent_by_client_id("acme", made.client_id);
+    REQUIRE(stored);
+    CHECK(stored->id == made.id);
+    CHECK(stored->tenant == made.tenant);
+    CHECK(stored->name == made.name);
+    CHECK(stored->security_profile == made.security_profile);
+    CHECK(stored->onboarding_status == made.onboarding_status);
+    CHECK(stored->subject_dn == made.subject_dn);
+    CHECK(stored->cert_sha256 == made.cert_sha256);
+    CHECK(stored->created_at == made.created_at);
+    CHECK(stored->last_seen_at == made.last_seen_at);
+    CHECK(stored->asset.id == made.asset.id);
+    CHECK(stored->asset.name == made.asset.name);
+    CHECK(stored->asset.asset_type == made.asset.asset_type);
+    CHECK(stored->asset.description == made.asset.description);
+  }
   // The quota counter follows deletes (trigger-maintained), freeing a slot.
   REQUIRE(db->delete_agent("acme", (*out)[2]->agent.id));
   CHECK(db->bind_or_provision("acme", "client-batch-0005", "CN=b5", hex64(5), 3, t0));

@@ -1,9 +1,12 @@
 #pragma once
-// A cache of validated x5c chains so that a reconnecting device costs one RSA verify instead
-// of a full path validation. Key: SHA-256 over the x5c DER certificates (length-prefixed).
-// Value: what path validation established (tenant, CA, device subject and fingerprint, the
-// validity window of the whole chain, the device public key). A hit still verifies the JWT
-// signature and every claim; it only skips parsing and validating the certificates.
+// A cache of validated certificate chains so that a reconnecting device costs one RSA verify
+// (x5c) or none (mTLS: the TLS handshake proved key possession) instead of a full path
+// validation. Key: SHA-256 over the rule set (x5c or mTLS: a chain validated under one never
+// stands for the other) and the DER certificates (length-prefixed). Value: what path
+// validation established (tenant, CA, device subject, CN and fingerprint, the validity window
+// of the whole chain, the device public key). A hit still verifies the JWT signature and every
+// claim (x5c) and the client id = CN rule (mTLS); it only skips parsing and validating the
+// certificates. Only chains that passed are cached: a refusal is never remembered.
 //
 // An entry is used only while: the validity window still covers `now`, and the CA it
 // validated against is still in the current trust_store with the same fingerprint (so deleting

@@ -22,6 +22,7 @@
 namespace portcullis::auth {
 
 class trust_store;
+class chain_cache;
 
 struct mtls_options {
   std::size_t client_id_min = 16;  ///< bytes
@@ -30,9 +31,12 @@ struct mtls_options {
 };
 
 /// Returns the identity (method "mtls", no expires_at) or the failure.
-/// Never throws for bad input. Thread-safety: reentrant; `store` may be shared.
+/// `cache` (optional) remembers validated chains exactly as for x5c (chain_cache.hpp): a hit
+/// skips parsing and path validation while the chain's validity window covers `now` and its
+/// CA is still in `store`; the client id / CN rule is checked on every call.
+/// Never throws for bad input. Thread-safety: reentrant; `store` and `cache` may be shared.
 boost::system::result<identity, auth_failure> verify_mtls(
     const std::vector<std::vector<std::uint8_t>>& peer_chain_der, std::string_view client_id,
-    const trust_store& store, std::int64_t now, const mtls_options& options = {});
+    const trust_store& store, std::int64_t now, const mtls_options& options = {}, chain_cache* cache = nullptr);
 
 }  // namespace portcullis::auth
