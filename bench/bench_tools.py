@@ -160,6 +160,16 @@ TABLE = [
 ]
 
 
+# Durable sessions (issue #6): Portcullis against itself, persistent vs clean subscribers.
+# (metric label, key, unit, target on persistent / clean for Portcullis)
+DURABLE = [
+    ("delivered msgs/s", "msgs_out_per_s", "msg/s", ("ratio_ge", 0.5)),
+    ("broker CPU us / delivered msg", "broker_cpu_us_per_delivered", "us", None),
+    ("latency p99", "lat_p99_us", "us", None),
+    ("lost (acked, not delivered)", "lost", "msgs", ("zero", 0)),
+]
+
+
 def _fmt(v: float) -> str:
     if v == 0:
         return "0"
@@ -224,6 +234,26 @@ def report(raw: str, env_json: str, commands: str, out_md: str) -> None:
         if target and target[0] in ("zero", "abs_ge"):
             ratio = "–" if target[0] == "zero" else ratio
         lines.append(f"| {section} | {label} ({unit}) | {pc} | {mc} | {ratio} | {_verdict(target, p, m, p_vals)} |")
+    if any(r.get("scenario", "").startswith("q1_durable_") for r in rows):
+        lines += ["", "## Durable sessions: QoS 1, 10 publishers -> 100 subscribers on 10 topics (issue #6)", "",
+                  "Persistent = subscribers connect with CleanSession=0: Portcullis commits every message to SQLite "
+                  "(group commit) before it sends the publisher's PUBACK. Mosquitto runs with `persistence false` "
+                  "(in-memory sessions, nothing durable); its columns are context only. Target: Portcullis "
+                  "persistent ÷ Portcullis clean ≥ 0.5.", "",
+                  "| metric | Portcullis persistent | Portcullis clean | ratio pers÷clean | Mosquitto persistent (memory) "
+                  "| Mosquitto clean | target |",
+                  "|---|---|---|---|---|---|---|"]
+        for label, key, unit, target in DURABLE:
+            cells, meds = [], []
+            for broker, scen in (("portcullis", "q1_durable_persistent"), ("portcullis", "q1_durable_clean"),
+                                 ("mosquitto", "q1_durable_persistent"), ("mosquitto", "q1_durable_clean")):
+                c, m = _cell(_values(rows, scen, broker, key))
+                cells.append(c)
+                meds.append(m)
+            p, c = meds[0], meds[1]
+            ratio = f"{p / c:.2f}" if p is not None and c not in (None, 0) and key != "lost" else "–"
+            verdict = _verdict(target, p, c, _values(rows, "q1_durable_persistent", "portcullis", key))
+            lines.append(f"| {label} ({unit}) | {cells[0]} | {cells[1]} | {ratio} | {cells[2]} | {cells[3]} | {verdict} |")
     lines += ["", "## Sanity checks per run", "",
               "| scenario | broker | round | ok | sent | delivered | expected | lost | msgs/s out | p99 us | CPU s |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -4,7 +4,8 @@
 # See bench/README.md for the scenarios. Durations and sizes come from the environment:
 #   BENCH_ROUNDS (3) BENCH_DURATION (4 s per pub/sub run) BENCH_DRAIN (5)
 #   BENCH_IDLE_N (19500) BENCH_IDLE_HOLD (5) BENCH_X5C_N (5000) BENCH_PW_N (5000) BENCH_MTLS_N (2000)
-#   BENCH_CONCURRENCY (64) BENCH_THREADS (1: client io_context threads) BENCH_SCENARIOS (all)
+#   BENCH_CONCURRENCY (64) BENCH_THREADS (1: client io_context threads)
+#   BENCH_SCENARIOS ("pubsub half durable idle auth"; half needs pubsub's results in the same run)
 #   BENCH_BUILD_DIR (build) PORTCULLIS_BIN / PORTCULLIS_BENCH_BIN / MOSQUITTO_BIN
 #   BENCH_NOTE (free text for RESULTS.md, e.g. how busy the machine was)
 #   BENCH_RESULTS (bench/RESULTS.md: where the report goes)
@@ -26,7 +27,7 @@ PW_N=${BENCH_PW_N:-5000}
 MTLS_N=${BENCH_MTLS_N:-2000}
 CONC=${BENCH_CONCURRENCY:-64}
 THREADS=${BENCH_THREADS:-1}
-SCENARIOS=${BENCH_SCENARIOS:-pubsub half idle auth}
+SCENARIOS=${BENCH_SCENARIOS:-pubsub half durable idle auth}
 TOOLS="python3 $ROOT/bench/bench_tools.py"
 
 for bin in "$PORTCULLIS" "$BENCH" "$MOSQUITTO"; do
@@ -232,6 +233,27 @@ if [[ " $SCENARIOS " == *" half "* ]]; then
 fi
 
 metrics after-half-load
+
+# Durable sessions (issue #6): QoS 1 with 100 subscribers, persistent (CleanSession=0) vs clean, same
+# run. Persistent subscribers make Portcullis commit every message to SQLite before the PUBACK;
+# Mosquitto (persistence false, as for every scenario here) keeps them in memory only: its figures
+# are context, the target is Portcullis persistent / Portcullis clean >= 0.5.
+DURABLE_ARGS="-P 10 -S 100 -T 10 --qos 1 --payload 64"
+if [[ " $SCENARIOS " == *" durable "* ]]; then
+  for ((r = 1; r <= ROUNDS; r++)); do
+    for b in $(order_for "$r"); do
+      if ((r % 2)); then kinds="clean persistent"; else kinds="persistent clean"; fi
+      for k in $kinds; do
+        flag=""
+        [[ $k == persistent ]] && flag="--persistent"
+        # shellcheck disable=SC2086
+        run_case "$r" "$b" "q1_durable_$k" pubsub --port "$(port_for "$b")" $DURABLE_ARGS $flag --duration "$DURATION" \
+          --drain "$DRAIN"
+      done
+    done
+  done
+  metrics after-durable
+fi
 
 if [[ " $SCENARIOS " == *" idle "* ]]; then
   for ((r = 1; r <= ROUNDS; r++)); do

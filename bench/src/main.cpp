@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   pubsub->add_option("--batch", ps.batch, "QoS 0 messages per write when saturating");
   pubsub->add_option("--drain", ps.drain_s, "Max seconds to wait for outstanding deliveries");
   pubsub->add_option("--topic-prefix", ps.topic_prefix, "First topic levels (default bench/<pid>)");
+  pubsub->add_flag("--persistent", ps.persistent,
+                   "Subscribers use CleanSession=0 (persistent sessions); their sessions are removed after the run");
 
   connect_options co;
   auto* conn = app.add_subcommand("connect", "Connect storm: N connects at concurrency C");

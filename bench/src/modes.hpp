@@ -29,6 +29,7 @@ struct pubsub_options {
   unsigned batch = 64;         ///< QoS 0 messages per write at saturation
   double drain_s = 5;          ///< max wait for outstanding deliveries after the run
   std::string topic_prefix;    ///< first topic levels; default bench/<pid> (a run never sees another's backlog)
+  bool persistent = false;     ///< subscribers connect with CleanSession=0 (durable sessions); removed after the run
 };
 
 struct connect_options {

@@ -10,6 +10,10 @@
 // have received it at least once (duplicates are allowed, MQTT 3.1.1 §4.3.2); a message missing
 // at any of them counts once in `lost`. The run waits up to --drain seconds for stragglers.
 //
+// --persistent: subscribers connect with CleanSession=0, so the broker must make every QoS 1
+// message durable in their sessions before it acknowledges the publisher (Portcullis; Mosquitto
+// only keeps them in memory). Their sessions are discarded after the report.
+//
 // Threading: one io_context run by --threads threads; every client lives on its own strand, so
 // its coroutines never race. Cross-client totals are atomics; per-client data (bitmaps,
 // histograms) is merged after the io_context has stopped.
@@ -97,6 +101,8 @@ class pubsub_run {
   awaitable<void> run_subscriber(subscriber& s);
   awaitable<void> subscriber_writer(subscriber& s);
   awaitable<void> control();
+  awaitable<void> discard_session(unsigned index);
+  void discard_persistent_sessions();
   void on_delivery(subscriber& s, const protocol::frame& f);
   void print_report() const;
   template <class F>
@@ -235,10 +241,15 @@ void pubsub_run::on_delivery(subscriber& s, const protocol::frame& f) {
   }
 }
 
+std::string subscriber_id(unsigned index) {
+  return "bench-sub-" + std::to_string(::getpid()) + "-" + std::to_string(index);
+}
+
 awaitable<void> pubsub_run::run_subscriber(subscriber& s) {
-  const std::string id = "bench-sub-" + std::to_string(::getpid()) + "-" + std::to_string(s.index);
+  const std::string id = subscriber_id(s.index);
   connect_params params;
   params.client_id = id;
+  params.clean_session = !opt_.persistent;
   auto outcome = co_await s.conn.connect(endpoint_, params);
   bool subscribed = false;
   if (outcome.connack_code == 0) subscribed = co_await s.conn.subscribe(s.filters, static_cast<std::uint8_t>(opt_.qos));
@@ -360,7 +371,35 @@ int pubsub_run::run() {
   ioc_.run();
   for (auto& t : threads) t.join();
   print_report();
+  if (opt_.persistent) discard_persistent_sessions();
   return state_.ready.load() == opt_.publishers + opt_.subscribers ? 0 : 1;
+}
+
+// A persistent session outlives the run (24 h in Portcullis, forever in Mosquitto): connect once
+// more with CleanSession=1 under each subscriber id, which discards it [MQTT-3.1.2-6], so repeated
+// runs do not accumulate sessions in the broker under test. Runs after the report: not measured.
+awaitable<void> pubsub_run::discard_session(unsigned index) {
+  mqtt_connection conn(co_await asio::this_coro::executor, nullptr, 4096);
+  connect_params params;
+  params.client_id = subscriber_id(index);
+  auto outcome = co_await conn.connect(endpoint_, params);
+  if (outcome.connack_code != 0) {
+    std::fprintf(stderr, "subscriber %u: session discard failed (%d %s)\n", index, outcome.connack_code,
+                 outcome.error.c_str());
+    co_return;
+  }
+  std::vector<std::uint8_t> bye;
+  append_disconnect(bye);
+  co_await conn.write_all(bye);
+  conn.close();
+}
+
+void pubsub_run::discard_persistent_sessions() {
+  asio::io_context ioc;
+  for (unsigned j = 0; j < opt_.subscribers; ++j) {
+    asio::co_spawn(ioc, discard_session(j), [](std::exception_ptr e) { report_exception(e, "discard session"); });
+  }
+  ioc.run_for(std::chrono::seconds(30));
 }
 
 void pubsub_run::print_report() const {
@@ -400,6 +439,7 @@ void pubsub_run::print_report() const {
   j.add("mode", "pubsub").add("scenario", common_.label).add("broker", common_.broker);
   j.add("qos", opt_.qos).add("publishers", opt_.publishers).add("subscribers", opt_.subscribers);
   j.add("topics", topics).add("payload_bytes", static_cast<std::uint64_t>(std::max(opt_.payload_bytes, header_bytes)));
+  j.add("persistent", opt_.persistent);
   j.add("rate_per_publisher", opt_.rate).add("window", opt_.window).add("duration_s", secs);
   j.add("ok", state_.ready.load() == opt_.publishers + opt_.subscribers);
   j.add("sent", sent).add("acked", acked).add("unacked", unacked);

@@ -463,12 +463,17 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
   std::optional<std::uint64_t> durable_seq;
   auto persist = [&](const std::vector<route_target>& targets) {
     // Durable sessions (SPEC §6): a QoS 1 message for persistent subscribers is
-    // stored before anyone can receive (and acknowledge) it; the PUBACK to the
-    // publisher waits for that commit.
+    // submitted for storage before anyone can receive (and acknowledge) it; the
+    // PUBACK to the publisher waits until it is durable in, or acknowledged by,
+    // every one of them (persistence.hpp).
     if (!durable || m->qos == 0) return;
     store::enqueue_op op;
+    bool offline_target = false;  // its PUBACK cannot come soon: commit without lingering
     for (const auto& t : targets) {
-      if (t.qos >= 1 && t.target->persistent()) op.client_ids.push_back(t.target->client_id());
+      if (t.qos >= 1 && t.target->persistent()) {
+        op.client_ids.push_back(t.target->client_id());
+        offline_target = offline_target || !t.target->connected();
+      }
     }
     if (op.client_ids.empty()) return;
     m->store_id = durable->next_message_id();
@@ -480,13 +485,16 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
     op.created_at = m->created_at;
     op.expires_at = m->expires_at;
     durable_seq = ++flow().ack_seq;
-    durable->submit(std::move(op), [self = shared_from_this(), seq = *durable_seq](bool ok) {
-      asio::post(self->executor(), [self, seq, ok] { self->on_durable(seq, ok); });
-    });
+    durable->submit(
+        std::move(op),
+        [self = shared_from_this(), seq = *durable_seq](bool ok) {
+          asio::post(self->executor(), [self, seq, ok] { self->on_durable(seq, ok); });
+        },
+        offline_target);
   };
   thread_local std::vector<route_target> route_scratch;
-  std::shared_ptr<session_owner> me;
-  if (p.qos == 1) me = shared_from_this();  // registered with congested subscriber queues
+  // Registered with congested subscriber queues (QoS 1 always; QoS 0 while they keep up).
+  std::shared_ptr<session_owner> me = shared_from_this();
   bool congested = false;
   ctx_.routes.route(
       tenant(), msg->topic, route_scratch,

@@ -88,7 +88,7 @@ std::string metrics::render(std::size_t sessions, std::size_t subscriptions) con
   counter("portcullis_rate_limit_throttled_total", "Times a client's reading was paused by the rate limit.",
           load(rate_limit_throttled));
   counter("portcullis_backpressure_pauses_total",
-          "Times a QoS 1 publisher stopped being read because a subscriber queue was congested.",
+          "Times a publisher stopped being read because a subscriber queue was congested (QoS 1; QoS 0 while the subscriber keeps up).",
           load(backpressure_pauses));
   counter("portcullis_backpressure_timeouts_total",
           "Backpressure pauses ended by the 2 s limit rather than by the queue draining.", load(backpressure_timeouts));
@@ -107,6 +107,13 @@ std::string metrics::render(std::size_t sessions, std::size_t subscriptions) con
   counter("portcullis_token_expiry_disconnects_total", "Connections closed when their JWT expired.",
           load(token_expiry_disconnects));
   gauge("portcullis_sessions", "Sessions held (connected and persistent offline).", sessions);
+  counter("portcullis_session_commits_total", "Group commits of persistent-session changes to the store.",
+          load(session_commits));
+  counter("portcullis_session_ops_committed_total", "Persistent-session operations written by those commits.",
+          load(session_ops_committed));
+  counter("portcullis_session_entries_cancelled_total",
+          "Persistent queue entries acknowledged (or dropped) before their commit: never written.",
+          load(session_entries_cancelled));
   gauge("portcullis_subscriptions", "Subscriptions in the routing index.", subscriptions);
   o << "# HELP portcullis_dropped_messages_total Messages not delivered, by reason.\n"
        "# TYPE portcullis_dropped_messages_total counter\n";

@@ -54,6 +54,9 @@ class metrics {
   std::atomic<std::uint64_t> takeovers{0};
   std::atomic<std::uint64_t> token_expiry_disconnects{0};
   std::atomic<std::int64_t> sessions_persistent{0};
+  std::atomic<std::uint64_t> session_commits{0};          // durable-session group commits
+  std::atomic<std::uint64_t> session_ops_committed{0};    // operations written in them
+  std::atomic<std::uint64_t> session_entries_cancelled{0};  // queue entries acked before their commit
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(drop_reason::count_)> drops{};
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(ignored_feature::count_)> ignored{};
 

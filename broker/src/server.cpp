@@ -284,6 +284,11 @@ int server::impl::run() {
   logger("broker")->info("ready: {} worker thread(s), data_dir={}", workers.size(), cfg->data_dir);
   sd_notify(0, "READY=1");
   control.run();
+  // Let the aborted accepts (and admin sessions) finish while the workers' io_contexts
+  // still exist: a pending accept holds a socket of a worker context, and destroying it
+  // after that context would be a use-after-free.
+  control.restart();
+  control.poll();
   workers.stop_and_join();
   if (auth) {
     auth->flush_last_seen(epoch_seconds());

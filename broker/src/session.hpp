@@ -16,6 +16,7 @@
 // used, and rarely used state (paused publishers) lives out of line.
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -66,13 +67,17 @@ class session_owner {
 /// What deliver() did, for the publisher.
 struct delivery {
   message_ptr dropped;     // the oldest message dropped to make room, if any
-  bool congested = false;  // an online subscriber's QoS 1 queue is above its high-water mark
+  bool congested = false;  // an online subscriber's queue is above its high-water mark (see deliver)
 };
 
 /// The one shared copy of a tenant id: sessions (and through them connections)
 /// hold a reference instead of a string each. Entries are never removed (tenants
 /// are few and long-lived), so the reference stays valid. Any thread.
 const std::string& intern_tenant(std::string_view tenant);
+
+/// A subscriber that collected (was written to) this recently counts as keeping
+/// up: its QoS 0 congestion pauses publishers instead of dropping.
+inline constexpr std::chrono::milliseconds qos0_progress_window{20};
 
 class session {
  public:
@@ -134,6 +139,11 @@ class session {
   using waiter_list = std::vector<std::weak_ptr<session_owner>>;
   std::uint16_t allocate_packet_id();
   void notify_waiters_locked();
+  static std::uint32_t steady_ms() noexcept {
+    return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now().time_since_epoch())
+                                          .count());
+  }
 
   const std::string& tenant_;  // interned (intern_tenant)
   const std::string client_id_;
@@ -152,6 +162,9 @@ class session {
   // vector beats std::map (48 bytes empty, a node per entry) in size and speed.
   std::vector<std::pair<std::string, std::uint8_t>> subscriptions_;
   std::unique_ptr<waiter_list> waiters_;  // publishers paused on this queue (rare)
+  // Last collect() (the subscriber is taking messages), steady-clock milliseconds
+  // truncated to 32 bits: compared by wrapping difference, 4 bytes instead of 8.
+  std::uint32_t last_collect_ms_ = 0;
 };
 
 }  // namespace portcullis::broker

@@ -1,10 +1,12 @@
-// The store thread: drains the job queue in order, timing each job for the
-// store latency histogram of /metrics. A job that throws is logged and the
+// The store thread: drains the job queue in order (timed jobs join it when due),
+// timing each job for the store latency histogram of /metrics. A job that throws is logged and the
 // thread carries on (the store API itself reports failures as values).
 
 #include "store_gateway.hpp"
 
 #include <pthread.h>
+
+#include <algorithm>
 
 #include <spdlog/spdlog.h>
 
@@ -54,6 +56,20 @@ void store_gateway::post(job j) {
   cv_.notify_one();
 }
 
+void store_gateway::post_at(std::chrono::steady_clock::time_point due, job j) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    timed_.emplace_back(due, std::move(j));
+  }
+  cv_.notify_one();
+}
+
+bool store_gateway::stopping() const {
+  std::lock_guard lock(mutex_);
+  return stopping_;
+}
+
 std::size_t store_gateway::backlog() const {
   std::lock_guard lock(mutex_);
   return jobs_.size();
@@ -64,7 +80,23 @@ void store_gateway::run() {
   while (true) {
     {
       std::unique_lock lock(mutex_);
-      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      for (;;) {
+        // Timed jobs that are due (all of them when stopping) join the queue in due order.
+        const auto now = std::chrono::steady_clock::now();
+        std::sort(timed_.begin(), timed_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+        std::size_t due = 0;
+        while (due < timed_.size() && (stopping_ || timed_[due].first <= now)) {
+          jobs_.push_back(std::move(timed_[due].second));
+          ++due;
+        }
+        timed_.erase(timed_.begin(), timed_.begin() + static_cast<std::ptrdiff_t>(due));
+        if (!jobs_.empty() || stopping_) break;
+        if (timed_.empty()) {
+          cv_.wait(lock);
+        } else {
+          cv_.wait_until(lock, timed_.front().first);
+        }
+      }
       if (jobs_.empty() && stopping_) return;
       batch.swap(jobs_);
     }

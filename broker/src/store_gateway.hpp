@@ -7,6 +7,7 @@
 //
 // Thread safety: post() is safe from any thread; db() only before start().
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -14,6 +15,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "metrics.hpp"
 
@@ -40,8 +43,12 @@ class store_gateway {
 
   /// Queues `j` for the store thread. After stop(), jobs are dropped.
   void post(job j);
+  /// Queues `j` to run once `due` has passed (stop() runs it without waiting).
+  void post_at(std::chrono::steady_clock::time_point due, job j);
 
   std::size_t backlog() const;
+  /// True once stop() has begun (jobs still run; timed ones without waiting).
+  bool stopping() const;
 
  private:
   void run();
@@ -52,6 +59,7 @@ class store_gateway {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<job> jobs_;
+  std::vector<std::pair<std::chrono::steady_clock::time_point, job>> timed_;  // few: a linear scan will do
   bool stopping_ = false;
   bool started_ = false;
   std::thread thread_;

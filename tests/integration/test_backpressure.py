@@ -8,7 +8,7 @@ import re
 import threading
 import time
 
-from mqtt_helpers import PahoClient, RawClient, puback_packet
+from mqtt_helpers import PahoClient, RawClient, puback_packet, publish_packet
 
 ADMIN = {"name": "admin", "bind": "127.0.0.1:0", "protocol": "http"}
 
@@ -59,3 +59,41 @@ def test_slow_qos1_subscriber_pauses_the_publisher_and_loses_nothing(broker_fact
     assert drops and int(drops.group(1)) == 0
     assert metric(b, "portcullis_backpressure_pauses_total") > 0
     pub.close()
+
+
+def test_qos0_burst_to_a_subscriber_that_keeps_up_is_paced_not_dropped(broker_factory):
+    """QoS 0: a publisher bursting far beyond the subscriber's queue bound (50) while the
+    subscriber keeps reading is paused instead of the queue dropping most of the burst; a
+    stalled subscriber still gets the drop policy (test_slow_consumer)."""
+    b = broker_factory({
+        "limits": {"max_queued_messages": 50},
+        "listeners": [{"name": "mqtt", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["anonymous"]}, ADMIN],
+    })
+    sub = RawClient(b.port())
+    assert sub.connect("q0-pace-subscriber")[0] == 0
+    assert sub.subscribe([("q0pace/t", 0)]) == [0]
+    total = 5000
+    received = []
+
+    def reader():
+        deadline = time.monotonic() + 60
+        while len(received) < total and time.monotonic() < deadline:
+            try:
+                p = sub.read_packet(timeout=3)
+            except TimeoutError:
+                return
+            if p.type == 3:
+                received.append(int(p.payload))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    pub = RawClient(b.port())
+    assert pub.connect("q0-pace-publisher")[0] == 0
+    # One write of all 5000 PUBLISHes: the broker reads them as fast as it can.
+    pub.send(b"".join(publish_packet("q0pace/t", b"%d" % i) for i in range(total)))
+    t.join(70)
+
+    assert received == list(range(total)), f"{total - len(received)} of {total} QoS 0 messages lost"
+    drops = re.search(r'portcullis_dropped_messages_total\{reason="queue_full"\} (\d+)', b.metrics())
+    assert drops and int(drops.group(1)) == 0
+    assert metric(b, "portcullis_backpressure_pauses_total") > 0

@@ -9,6 +9,8 @@ import subprocess
 
 import pytest
 
+from broker_harness import wait_until
+
 BENCH = os.environ.get("PORTCULLIS_BENCH_BIN", "")
 
 pytestmark = pytest.mark.skipif(not BENCH or not os.path.isfile(BENCH),
@@ -44,3 +46,34 @@ def test_pubsub_qos0_fan_in(broker_factory):
                   "--qos", "0", "--duration", "1", "--rate", "200")
     assert r["ok"] is True and r["lost"] is None
     assert 0 < r["delivered"] <= r["expected_deliveries"]
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_pubsub_persistent_subscribers_are_durable_and_discarded(broker_factory):
+    """--persistent (issue #6 benchmark): subscribers use CleanSession=0, so every message goes
+    through the durable-session group commit; nothing acked is lost, and the tool discards the
+    sessions afterwards, so repeated runs leave none behind."""
+    broker = broker_factory({
+        "listeners": [
+            {"name": "mqtt", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["anonymous"]},
+            {"name": "admin", "bind": "127.0.0.1:0", "protocol": "http"},
+        ],
+        "limits": {"rate": {"enabled": False}},
+    })
+    r = run_bench("pubsub", "--port", str(broker.port()), "-P", "2", "-S", "6", "-T", "2", "--qos", "1",
+                  "--duration", "1.5", "--rate", "300", "--persistent")
+    assert r["ok"] is True and r["persistent"] is True
+    assert r["acked"] > 0 and r["lost"] == 0, r
+    metrics = broker.metrics()
+    # Every delivery's queue entry was either committed or cancelled by the subscriber's PUBACK.
+    assert _metric(metrics, "portcullis_session_commits_total") >= 1
+    assert (_metric(metrics, "portcullis_session_ops_committed_total")
+            + _metric(metrics, "portcullis_session_entries_cancelled_total")) >= r["acked"]
+    # Discarded with CleanSession=1 after the run (the last DISCONNECTs may still be in flight).
+    wait_until(lambda: _metric(broker.metrics(), "portcullis_sessions") == 0, 5, what="sessions discarded")
