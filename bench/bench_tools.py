@@ -236,8 +236,9 @@ def report(raw: str, env_json: str, commands: str, out_md: str) -> None:
         lines.append(f"| {section} | {label} ({unit}) | {pc} | {mc} | {ratio} | {_verdict(target, p, m, p_vals)} |")
     if any(r.get("scenario", "").startswith("q1_durable_") for r in rows):
         lines += ["", "## Durable sessions: QoS 1, 10 publishers -> 100 subscribers on 10 topics (issue #6)", "",
-                  "Persistent = subscribers connect with CleanSession=0: Portcullis commits every message to SQLite "
-                  "(group commit) before it sends the publisher's PUBACK. Mosquitto runs with `persistence false` "
+                  "Persistent = subscribers connect with CleanSession=0: Portcullis sends the publisher's PUBACK "
+                  "only once the message is durable in SQLite (group commit) or acknowledged by every persistent "
+                  "subscriber it went to (then nothing is written). Mosquitto runs with `persistence false` "
                   "(in-memory sessions, nothing durable); its columns are context only. Target: Portcullis "
                   "persistent ÷ Portcullis clean ≥ 0.5.", "",
                   "| metric | Portcullis persistent | Portcullis clean | ratio pers÷clean | Mosquitto persistent (memory) "

@@ -43,7 +43,7 @@ delivery session::deliver(const message_ptr& m, std::uint8_t qos, const session_
       metrics_.drop(drop_reason::queue_full);
     }
     queue_.push_back({m, effective, false});
-    if (owner_raw_ && publisher && queue_.size() >= limits.high_water() &&
+    if (owner_raw_ && publisher && queue_.size() >= (effective == 1 ? limits.high_water() : limits.qos0_high_water()) &&
         (effective == 1 || steady_ms() - last_collect_ms_ < static_cast<std::uint32_t>(qos0_progress_window.count()))) {
       // An online subscriber is behind. QoS 1: the publisher waits for it instead
       // of the queue overflowing (an acknowledged message is not dropped). QoS 0:

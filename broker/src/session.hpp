@@ -43,6 +43,12 @@ struct session_limits {
     return std::max<std::size_t>(1, std::min<std::size_t>(max_queued / 2, 64 + std::size_t{max_inflight}));
   }
   std::size_t low_water() const noexcept { return high_water() / 2; }
+  /// QoS 0 pauses publishers only this deep, a quarter short of the drop bound:
+  /// a momentary hiccup of a subscriber that keeps up (scheduling, at moderate
+  /// load) should not hold publishers back; a sustained overrun reaches it.
+  std::size_t qos0_high_water() const noexcept {
+    return std::max<std::size_t>(high_water(), max_queued - max_queued / 4);
+  }
 };
 
 /// A message ready to be written to the subscriber.
