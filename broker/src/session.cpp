@@ -44,13 +44,13 @@ delivery session::deliver(const message_ptr& m, std::uint8_t qos, const session_
     }
     queue_.push_back({m, effective, false});
     if (owner_raw_ && publisher && queue_.size() >= (effective == 1 ? limits.high_water() : limits.qos0_high_water()) &&
-        (effective == 1 || steady_ms() - last_collect_ms_ < static_cast<std::uint32_t>(qos0_progress_window.count()))) {
+        (effective == 1 || !stalled_locked())) {
       // An online subscriber is behind. QoS 1: the publisher waits for it instead
       // of the queue overflowing (an acknowledged message is not dropped). QoS 0:
-      // the same while the subscriber is taking messages (it collected recently),
-      // so a fast reader paces publishers instead of losing most of a burst; a
-      // stalled one stops collecting and falls back to the drop-oldest bound, so
-      // it never holds anyone up for long.
+      // the same while the subscriber is taking messages, so a fast reader paces
+      // publishers instead of losing most of a burst; a stalled one (woken but not
+      // collecting for a while: its socket is full) falls back to the drop-oldest
+      // bound, so it never holds anyone up for long.
       result.congested = true;
       if (!waiters_) waiters_ = std::make_unique<waiter_list>();
       bool known = false;
@@ -59,6 +59,7 @@ delivery session::deliver(const message_ptr& m, std::uint8_t qos, const session_
     }
     if (owner_raw_ && !wake_pending_) {
       wake_pending_ = true;
+      woken_at_ms_ = steady_ms();
       to_wake = owner_.lock();
     }
   }
@@ -137,7 +138,6 @@ std::uint16_t session::allocate_packet_id() {
 void session::collect(std::vector<outgoing>& out, std::size_t max, const session_limits& limits, std::int64_t now) {
   std::lock_guard lock(mutex_);
   wake_pending_ = false;
-  last_collect_ms_ = steady_ms();
   for (std::size_t i = 0; i < inflight_.size(); ++i) {
     auto& e = inflight_[i];
     if (out.size() >= max) return;

@@ -81,8 +81,9 @@ struct delivery {
 /// are few and long-lived), so the reference stays valid. Any thread.
 const std::string& intern_tenant(std::string_view tenant);
 
-/// A subscriber that collected (was written to) this recently counts as keeping
-/// up: its QoS 0 congestion pauses publishers instead of dropping.
+/// A subscriber woken for new messages this long ago that has not collected them
+/// yet counts as stalled: its QoS 0 congestion drops (oldest) instead of pausing
+/// publishers. One that keeps collecting — however far behind — pauses them.
 inline constexpr std::chrono::milliseconds qos0_progress_window{20};
 
 class session {
@@ -145,6 +146,11 @@ class session {
   using waiter_list = std::vector<std::weak_ptr<session_owner>>;
   std::uint16_t allocate_packet_id();
   void notify_waiters_locked();
+  /// Woken for new messages qos0_progress_window ago and not collected since:
+  /// the connection cannot write (its socket is full), it is not keeping up.
+  bool stalled_locked() const noexcept {
+    return wake_pending_ && steady_ms() - woken_at_ms_ >= static_cast<std::uint32_t>(qos0_progress_window.count());
+  }
   static std::uint32_t steady_ms() noexcept {
     return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                           std::chrono::steady_clock::now().time_since_epoch())
@@ -168,9 +174,9 @@ class session {
   // vector beats std::map (48 bytes empty, a node per entry) in size and speed.
   std::vector<std::pair<std::string, std::uint8_t>> subscriptions_;
   std::unique_ptr<waiter_list> waiters_;  // publishers paused on this queue (rare)
-  // Last collect() (the subscriber is taking messages), steady-clock milliseconds
-  // truncated to 32 bits: compared by wrapping difference, 4 bytes instead of 8.
-  std::uint32_t last_collect_ms_ = 0;
+  // When wake_pending_ was last set, steady-clock milliseconds truncated to 32 bits
+  // (compared by wrapping difference: 4 bytes instead of 8).
+  std::uint32_t woken_at_ms_ = 0;
 };
 
 }  // namespace portcullis::broker

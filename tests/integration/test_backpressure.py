@@ -89,7 +89,9 @@ def test_qos0_burst_to_a_subscriber_that_keeps_up_is_paced_not_dropped(broker_fa
     t.start()
     pub = RawClient(b.port())
     assert pub.connect("q0-pace-publisher")[0] == 0
-    # One write of all 5000 PUBLISHes: the broker reads them as fast as it can.
+    # Well after the SUBACK (nothing recent to go by), one write of all 5000 PUBLISHes:
+    # the broker reads them as fast as it can.
+    time.sleep(0.2)
     pub.send(b"".join(publish_packet("q0pace/t", b"%d" % i) for i in range(total)))
     t.join(70)
 
