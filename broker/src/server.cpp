@@ -125,7 +125,7 @@ void server::impl::bind_listeners() {
       ep = tcp::endpoint(addr, lc.port);
     }
     auto l = std::make_unique<mqtt_listener>(mqtt_listener{&lc, i, tcp::acceptor(control), nullptr});
-    if (lc.tls) l->tls = make_server_tls_context(lc, i);
+    if (lc.tls) l->tls = make_tls_context(lc, i);
     l->acceptor.open(ep.protocol(), ec);
     if (!ec) l->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) l->acceptor.bind(ep, ec);
@@ -214,7 +214,7 @@ void server::impl::reload() {
   for (auto& l : listeners) {
     if (!l->cfg->tls) continue;
     try {
-      auto fresh = make_server_tls_context(*l->cfg, l->index);
+      auto fresh = make_tls_context(*l->cfg, l->index);
       l->tls = std::move(fresh);  // new connections use it; live ones keep theirs
       ++reloaded;
     } catch (const config_error& e) {

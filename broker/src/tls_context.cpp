@@ -30,14 +30,32 @@
 
 #include <openssl/ssl.h>
 
-#include "transport.hpp"
+#include <boost/asio/ssl/context.hpp>
 
 namespace portcullis::broker {
 
-std::shared_ptr<boost::asio::ssl::context> make_server_tls_context(const listener_config& l, std::size_t index) {
-  auto ctx = make_tls_context(l, index);
+std::shared_ptr<boost::asio::ssl::context> make_tls_context(const listener_config& l, std::size_t index) {
+  namespace asio = boost::asio;
+  const std::string key = "listeners[" + std::to_string(index) + "].tls";
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
   SSL_CTX* native = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::single_dh_use);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(l.tls->cert, ec);
+  if (ec) throw config_error(key + ".cert", "cannot load certificate chain " + l.tls->cert + ": " + ec.message());
+  ctx->use_private_key_file(l.tls->key, asio::ssl::context::pem, ec);
+  if (ec) throw config_error(key + ".key", "cannot load private key " + l.tls->key + ": " + ec.message());
+  if (SSL_CTX_check_private_key(native) != 1) {
+    throw config_error(key + ".key", "private key does not match the certificate");
+  }
   if (l.tls->client_certs != client_cert_mode::none) {
+    // Request (or require) the client's chain and accept it as presented; the mtls
+    // auth method validates it against the tenant CAs, which change at run time.
+    int mode = SSL_VERIFY_PEER;
+    if (l.tls->client_certs == client_cert_mode::required) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(native, mode, nullptr);
     SSL_CTX_set_cert_verify_callback(native, [](X509_STORE_CTX*, void*) { return 1; }, nullptr);
   }
   // A session may only ever resume on the listener that made it.

@@ -1,7 +1,6 @@
 #pragma once
-// The server TLS context of an mqtt listener: the files and client-certificate mode of
-// make_tls_context (transport.cpp), plus what a handshake costs the broker (settings in
-// tls_context.cpp, each with its reason). Chain validation is NOT done here: the mtls auth
+// The server TLS context of an mqtt listener: its files, the client-certificate mode, and
+// what a handshake costs the broker (settings in tls_context.cpp, each with its reason). Chain validation is NOT done here: the mtls auth
 // method validates the client chain against the tenant CAs at CONNECT (they change at run
 // time), with the validated-chain cache.
 
@@ -15,7 +14,7 @@
 namespace portcullis::broker {
 
 /// Builds the listener's TLS context (TLS 1.2 minimum, client certificates requested per
-/// `client_certs`). Throws config_error like make_tls_context. Called at start-up and on SIGHUP.
-std::shared_ptr<boost::asio::ssl::context> make_server_tls_context(const listener_config& l, std::size_t index);
+/// `client_certs`). Throws config_error naming the key. Called at start-up and on SIGHUP.
+std::shared_ptr<boost::asio::ssl::context> make_tls_context(const listener_config& l, std::size_t index);
 
 }  // namespace portcullis::broker

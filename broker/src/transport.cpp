@@ -380,29 +380,4 @@ std::shared_ptr<connection> make_tls_connection(broker_context& ctx, const liste
   return std::make_shared<tls_connection>(ctx, l, w, std::move(socket), std::move(remote), std::move(tls));
 }
 
-std::shared_ptr<asio::ssl::context> make_tls_context(const listener_config& l, std::size_t index) {
-  std::string key = "listeners[" + std::to_string(index) + "].tls";
-  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
-  SSL_CTX* native = ctx->native_handle();
-  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                   asio::ssl::context::no_sslv3 | asio::ssl::context::single_dh_use);
-  boost::system::error_code ec;
-  ctx->use_certificate_chain_file(l.tls->cert, ec);
-  if (ec) throw config_error(key + ".cert", "cannot load certificate chain " + l.tls->cert + ": " + ec.message());
-  ctx->use_private_key_file(l.tls->key, asio::ssl::context::pem, ec);
-  if (ec) throw config_error(key + ".key", "cannot load private key " + l.tls->key + ": " + ec.message());
-  if (SSL_CTX_check_private_key(native) != 1) {
-    throw config_error(key + ".key", "private key does not match the certificate");
-  }
-  if (l.tls->client_certs != client_cert_mode::none) {
-    // The TLS layer only collects the client's chain; the mtls auth method
-    // validates it against the tenant CAs (which change at run time).
-    int mode = SSL_VERIFY_PEER;
-    if (l.tls->client_certs == client_cert_mode::required) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-    SSL_CTX_set_verify(native, mode, [](int, X509_STORE_CTX*) { return 1; });
-  }
-  return ctx;
-}
-
 }  // namespace portcullis::broker

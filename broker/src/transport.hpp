@@ -28,9 +28,4 @@ std::shared_ptr<connection> make_tls_connection(broker_context& ctx, const liste
                                                 worker_socket&& socket, std::string remote,
                                                 std::shared_ptr<boost::asio::ssl::context> tls);
 
-/// Server TLS context from the listener's files: TLS 1.2 minimum, client
-/// certificates requested per `client_certs` (accepted at the TLS layer and
-/// validated by the mtls auth method against the tenant CAs). Throws config_error.
-std::shared_ptr<boost::asio::ssl::context> make_tls_context(const listener_config& l, std::size_t index);
-
 }  // namespace portcullis::broker
