@@ -78,18 +78,9 @@ struct client_binding {
   std::string subject_dn;
 };
 result<std::optional<client_binding>> binding_of_client(detail::connection& conn, const std::string& client_id) {
-  auto st = conn.query("SELECT tenant, subject_dn FROM bindings WHERE client_id = ?", client_id);
-  if (!st) {
-    return st.error();
-  }
-  auto row = st->step();
-  if (!row) {
-    return row.error();
-  }
-  if (!*row) {
-    return std::optional<client_binding>();
-  }
-  return std::optional<client_binding>(client_binding{st->get_text(0), st->get_text(1)});
+  return conn.first<client_binding>(
+      [](const detail::statement& st) { return client_binding{st.get_text(0), st.get_text(1)}; },
+      "SELECT tenant, subject_dn FROM bindings WHERE client_id = ?", client_id);
 }
 
 /// What one transaction reads once per tenant: whether it exists and how many agents it has.
@@ -105,18 +96,15 @@ result<tenant_state*> state_of(detail::connection& conn, const std::string& tena
   if (auto it = states.find(tenant); it != states.end()) {
     return &it->second;
   }
-  auto st = conn.query("SELECT agent_count FROM tenants WHERE id = ?", tenant);
-  if (!st) {
-    return st.error();
-  }
-  auto row = st->step();
-  if (!row) {
-    return row.error();
+  auto count = conn.first<std::int64_t>([](const detail::statement& st) { return st.get_int64(0); },
+                                        "SELECT agent_count FROM tenants WHERE id = ?", tenant);
+  if (!count) {
+    return count.error();
   }
   tenant_state state;
-  if (*row) {
+  if (*count) {
     state.exists = true;
-    state.agents = static_cast<std::uint64_t>(st->get_int64(0));
+    state.agents = static_cast<std::uint64_t>(**count);
   }
   return &states.emplace(tenant, state).first->second;  // node-based: the pointer stays valid
 }

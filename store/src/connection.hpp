@@ -119,6 +119,23 @@ class connection {
     }
   }
 
+  /// Runs a query and returns `read(row)` for its first row, or nothing when it has none.
+  template <class T, class Read, class... Args>
+  result<std::optional<T>> first(Read&& read, std::string_view sql, const Args&... args) {
+    auto st = query(sql, args...);
+    if (!st) {
+      return st.error();
+    }
+    auto row = st->step();
+    if (!row) {
+      return row.error();
+    }
+    if (!*row) {
+      return std::optional<T>();
+    }
+    return std::optional<T>(read(*st));
+  }
+
   /// Prepares, binds and runs a statement that returns no rows.
   template <class... Args>
   result<void> exec(std::string_view sql, const Args&... args) {
