@@ -4,7 +4,8 @@
 # See bench/README.md for the scenarios. Durations and sizes come from the environment:
 #   BENCH_ROUNDS (3) BENCH_DURATION (4 s per pub/sub run) BENCH_DRAIN (5)
 #   BENCH_IDLE_N (19500) BENCH_IDLE_HOLD (5) BENCH_X5C_N (5000) BENCH_PW_N (5000) BENCH_MTLS_N (2000)
-#   BENCH_CONCURRENCY (64) BENCH_THREADS (1: client io_context threads)
+#   BENCH_CONCURRENCY (64) BENCH_BACKLOG_CONCURRENCY (200: the storms again, above Mosquitto's backlog of 100)
+#   BENCH_THREADS (1: client io_context threads)
 #   BENCH_SCENARIOS ("pubsub half durable idle auth"; half needs pubsub's results in the same run)
 #   BENCH_BUILD_DIR (build) PORTCULLIS_BIN / PORTCULLIS_BENCH_BIN / MOSQUITTO_BIN
 #   BENCH_NOTE (free text for RESULTS.md, e.g. how busy the machine was)
@@ -26,6 +27,7 @@ X5C_N=${BENCH_X5C_N:-5000}
 PW_N=${BENCH_PW_N:-5000}
 MTLS_N=${BENCH_MTLS_N:-2000}
 CONC=${BENCH_CONCURRENCY:-64}
+BACKLOG_CONC=${BENCH_BACKLOG_CONCURRENCY:-200}
 THREADS=${BENCH_THREADS:-1}
 SCENARIOS=${BENCH_SCENARIOS:-pubsub half durable idle auth}
 TOOLS="python3 $ROOT/bench/bench_tools.py"
@@ -282,6 +284,15 @@ if [[ " $SCENARIOS " == *" auth "* ]]; then
     run_case "$r" portcullis mtls_cold connect --port "$P_PORT_mqtts" --cert-dir "$PKI/mtls" -n "$MTLS_N" -c "$CONC"
     run_case "$r" mosquitto mtls connect --port "$M_TLS_PORT" --cert-dir "$PKI/mtls" -n "$MTLS_N" -c "$CONC"
     run_case "$r" portcullis mtls_warm connect --port "$P_PORT_mqtts" --cert-dir "$PKI/mtls" -n "$MTLS_N" -c "$CONC"
+    # The listen-backlog case of issue #7: the same storms at a concurrency above Mosquitto's
+    # fixed backlog of 100 (a full accept queue drops SYNs; the client retries after 1 s).
+    # Again a fresh Portcullis, so the first x5c connects are cold.
+    stop_portcullis
+    start_portcullis
+    $TOOLS onboard "$P_PORT_admin" "$P_DIR/var/admin.token" bench "$PKI/ca.crt" "$PKI/ca.key" "$PORTCULLIS" "$P_DIR" >&2
+    run_case "$r" portcullis x5c_cold_c200 connect --port "$P_PORT_x5c" --tokens "$PKI/tokens.txt" -n "$X5C_N" -c "$BACKLOG_CONC"
+    run_case "$r" mosquitto password_c200 connect --port "$M_PORT" --credentials "$PKI/passwords.txt" -n "$PW_N" -c "$BACKLOG_CONC"
+    run_case "$r" portcullis x5c_warm_c200 connect --port "$P_PORT_x5c" --tokens "$PKI/tokens.txt" -n "$X5C_N" -c "$BACKLOG_CONC"
   done
 fi
 
@@ -308,7 +319,7 @@ json.dump({
     "rounds": "$ROUNDS",
     "half_load_rates": "$HALF_RATES",
     "durations": "pub/sub $DURATION s (+ drain up to $DRAIN s), idle $IDLE_N conns held $IDLE_HOLD s, "
-                 "x5c $X5C_N, password $PW_N, mTLS $MTLS_N devices, connect concurrency $CONC",
+                 "x5c $X5C_N, password $PW_N, mTLS $MTLS_N devices, connect concurrency $CONC (and $BACKLOG_CONC for the backlog storms)",
     "client": "portcullis-bench, $THREADS io_context thread(s), on the same machine as the brokers",
     "raw_path": "bench/out/$STAMP/raw.jsonl",
     "notes": open(os.environ["BENCH_NOTES_FILE"]).read() if os.environ.get("BENCH_NOTES_FILE") else "",
