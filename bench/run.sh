@@ -271,13 +271,17 @@ if [[ " $SCENARIOS " == *" idle "* ]]; then
   done
 fi
 
+# Restarts Portcullis with an empty data dir and onboards the bench tenant's CA.
+fresh_portcullis_with_tenant() {
+  stop_portcullis
+  start_portcullis
+  $TOOLS onboard "$P_PORT_admin" "$P_DIR/var/admin.token" bench "$PKI/ca.crt" "$PKI/ca.key" "$PORTCULLIS" "$P_DIR" >&2
+}
 if [[ " $SCENARIOS " == *" auth "* ]]; then
   for ((r = 1; r <= ROUNDS; r++)); do
     metrics "before-auth-round$r"
     # A fresh Portcullis (empty data dir) per round, so the first x5c/mTLS connects are really cold.
-    stop_portcullis
-    start_portcullis
-    $TOOLS onboard "$P_PORT_admin" "$P_DIR/var/admin.token" bench "$PKI/ca.crt" "$PKI/ca.key" "$PORTCULLIS" "$P_DIR" >&2
+    fresh_portcullis_with_tenant
     run_case "$r" portcullis x5c_cold connect --port "$P_PORT_x5c" --tokens "$PKI/tokens.txt" -n "$X5C_N" -c "$CONC"
     run_case "$r" mosquitto password connect --port "$M_PORT" --credentials "$PKI/passwords.txt" -n "$PW_N" -c "$CONC"
     run_case "$r" portcullis x5c_warm connect --port "$P_PORT_x5c" --tokens "$PKI/tokens.txt" -n "$X5C_N" -c "$CONC"
@@ -287,9 +291,7 @@ if [[ " $SCENARIOS " == *" auth "* ]]; then
     # The listen-backlog case of issue #7: the same storms at a concurrency above Mosquitto's
     # fixed backlog of 100 (a full accept queue drops SYNs; the client retries after 1 s).
     # Again a fresh Portcullis, so the first x5c connects are cold.
-    stop_portcullis
-    start_portcullis
-    $TOOLS onboard "$P_PORT_admin" "$P_DIR/var/admin.token" bench "$PKI/ca.crt" "$PKI/ca.key" "$PORTCULLIS" "$P_DIR" >&2
+    fresh_portcullis_with_tenant
     run_case "$r" portcullis x5c_cold_c200 connect --port "$P_PORT_x5c" --tokens "$PKI/tokens.txt" -n "$X5C_N" -c "$BACKLOG_CONC"
     run_case "$r" mosquitto password_c200 connect --port "$M_PORT" --credentials "$PKI/passwords.txt" -n "$PW_N" -c "$BACKLOG_CONC"
     run_case "$r" portcullis x5c_warm_c200 connect --port "$P_PORT_x5c" --tokens "$PKI/tokens.txt" -n "$X5C_N" -c "$BACKLOG_CONC"

@@ -297,21 +297,15 @@ result<std::string> database::delete_agent(const std::string& tenant, const std:
   if (!tx) {
     return tx.error();
   }
-  std::string client_id;
-  {
-    auto st = conn_->query("SELECT client_id FROM agents WHERE tenant = ? AND id = ?", tenant, id);
-    if (!st) {
-      return st.error();
-    }
-    auto row = st->step();
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return conn_->fail(errc::not_found, "store: no agent '" + id + "' in tenant '" + tenant + "'");
-    }
-    client_id = st->get_text(0);
+  auto found = conn_->first<std::string>([](const detail::statement& st) { return st.get_text(0); },
+                                         "SELECT client_id FROM agents WHERE tenant = ? AND id = ?", tenant, id);
+  if (!found) {
+    return found.error();
   }
+  if (!*found) {
+    return conn_->fail(errc::not_found, "store: no agent '" + id + "' in tenant '" + tenant + "'");
+  }
+  std::string client_id = std::move(**found);
   // Deleting the asset cascades to the agent and its binding.
   if (auto done = conn_->exec("DELETE FROM assets WHERE tenant = ? AND id = ?", tenant, id); !done) {
     return done.error();

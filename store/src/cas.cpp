@@ -141,21 +141,18 @@ result<std::vector<ca_record>> database::list_all_cas() {
 }
 
 result<ca_record> database::get_ca(const std::string& tenant, const std::string& id) {
-  auto st = conn_->query(
+  auto ca = conn_->first<ca_record>(
+      read_ca,
       "SELECT id, tenant, der, sha256, subject, not_before, not_after, created_at FROM cas"
       " WHERE tenant = ? AND id = ?",
       tenant, id);
-  if (!st) {
-    return st.error();
+  if (!ca) {
+    return ca.error();
   }
-  auto row = st->step();
-  if (!row) {
-    return row.error();
-  }
-  if (!*row) {
+  if (!*ca) {
     return conn_->fail(errc::not_found, "store: no CA '" + id + "' for tenant '" + tenant + "'");
   }
-  return read_ca(*st);
+  return std::move(**ca);
 }
 
 result<void> database::delete_ca(const std::string& tenant, const std::string& id) {

@@ -97,18 +97,13 @@ result<void> database::set_subscriptions(const std::string& tenant, const std::s
   if (!tx) {
     return tx.error();
   }
-  {
-    auto st = conn_->query("SELECT 1 FROM sessions WHERE tenant = ? AND client_id = ?", tenant, client_id);
-    if (!st) {
-      return st.error();
-    }
-    auto row = st->step();
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return conn_->fail(errc::not_found, "store: no session for client id '" + client_id + "'");
-    }
+  auto found = conn_->first<int>([](const detail::statement&) { return 1; },
+                                  "SELECT 1 FROM sessions WHERE tenant = ? AND client_id = ?", tenant, client_id);
+  if (!found) {
+    return found.error();
+  }
+  if (!*found) {
+    return conn_->fail(errc::not_found, "store: no session for client id '" + client_id + "'");
   }
   if (auto done = conn_->exec("DELETE FROM subscriptions WHERE tenant = ? AND client_id = ?", tenant, client_id);
       !done) {

@@ -16,15 +16,11 @@ namespace portcullis::store {
 namespace detail {
 
 result<void> require_tenant(connection& conn, const std::string& tenant) {
-  auto st = conn.query("SELECT 1 FROM tenants WHERE id = ?", tenant);
-  if (!st) {
-    return st.error();
+  auto found = conn.first<int>([](const statement&) { return 1; }, "SELECT 1 FROM tenants WHERE id = ?", tenant);
+  if (!found) {
+    return found.error();
   }
-  auto row = st->step();
-  if (!row) {
-    return row.error();
-  }
-  if (!*row) {
+  if (!*found) {
     return conn.fail(errc::not_found, "store: no tenant '" + tenant + "'");
   }
   return {};

@@ -40,21 +40,19 @@ result<void> database::add_admin_token(const std::string& sha256_hex, const std:
 }
 
 result<std::optional<std::string>> database::find_admin_token(const std::string& sha256_hex) {
-  auto st = conn_->query("SELECT tenant FROM admin_tokens WHERE hash = ?", sha256_hex);
-  if (!st) {
-    return st.error();
+  // A NULL tenant: the token is not bound to one tenant.
+  auto found = conn_->first<std::optional<std::string>>(
+      [](const detail::statement& st) {
+        return st.is_null(0) ? std::optional<std::string>{} : std::optional<std::string>{st.get_text(0)};
+      },
+      "SELECT tenant FROM admin_tokens WHERE hash = ?", sha256_hex);
+  if (!found) {
+    return found.error();
   }
-  auto row = st->step();
-  if (!row) {
-    return row.error();
-  }
-  if (!*row) {
+  if (!*found) {
     return conn_->fail(errc::not_found, "store: unknown admin token");
   }
-  if (st->is_null(0)) {
-    return std::optional<std::string>{};
-  }
-  return std::optional<std::string>{st->get_text(0)};
+  return std::move(**found);
 }
 
 }  // namespace portcullis::store
