@@ -222,7 +222,8 @@ std::optional<std::vector<std::vector<std::uint8_t>>> decode_x5c(const rapidjson
 }
 
 std::optional<std::vector<x509_ptr>> parse_chain(const std::vector<std::vector<std::uint8_t>>& ders,
-                                                 reason failure_reason, rule_log& log, const trust_store* anchors) {
+                                                 reason failure_reason, rule_log& log, const trust_store* anchors,
+                                                 std::span<const std::shared_ptr<X509>> parsed) {
   const trust_store::impl* known = anchors != nullptr ? &trust_store_access::of(*anchors) : nullptr;
   std::vector<x509_ptr> chain;
   chain.reserve(ders.size());
@@ -234,9 +235,24 @@ std::optional<std::vector<x509_ptr>> parse_chain(const std::vector<std::vector<s
       chain.emplace_back(e->cert.get());
       continue;
     }
-    auto cert = parse_der(ders[i]);
+    x509_ptr cert;
+    if (parsed.size() == ders.size() && parsed[i] && X509_up_ref(parsed[i].get()) == 1) {
+      cert.reset(parsed[i].get());  // shared read-only, like the registered CAs above
+    } else {
+      cert = parse_der(ders[i]);
+    }
     if (!cert) {
       log.fail(failure_reason, "certificate " + std::to_string(i) + " is not one DER X.509 certificate");
+      return std::nullopt;
+    }
+    // The parse context decodes the key types in lean_provider.hpp only; anything else (DSA,
+    // X25519, SM2, ...) leaves the key absent. Say so here rather than as an unspecified
+    // path-validation error later.
+    if (X509_get0_pubkey(cert.get()) == nullptr) {
+      drain_errors();
+      log.fail(failure_reason, "certificate " + std::to_string(i) + " (" + subject_of(cert.get()) +
+                                   ") has a public key of an unsupported type (" + public_key_algorithm(cert.get()) +
+                                   "); supported: RSA, RSA-PSS, EC, Ed25519, Ed448");
       return std::nullopt;
     }
     chain.push_back(std::move(cert));
@@ -308,7 +324,9 @@ std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, co
     return std::nullopt;
   }
   facts.device_key = std::shared_ptr<EVP_PKEY>(key, EVP_PKEY_free);
-  facts.key_libctx = thread_libctx();  // chain[0] is never a shared anchor: parsed here
+  // chain[0] is never a shared anchor: parsed here. (An mTLS leaf may come parsed by libssl in
+  // the TLS context instead; mTLS never verifies a signature with the device key.)
+  facts.key_libctx = thread_libctx();
   return facts;
 }
 

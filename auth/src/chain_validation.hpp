@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -46,9 +47,12 @@ std::optional<std::vector<std::vector<std::uint8_t>>> decode_x5c(const rapidjson
 /// Parses each DER (whole input must be one certificate). Records jwt.x5c on failure only;
 /// `failure_reason` lets mTLS report its own code. With `anchors`, an entry after the first
 /// whose DER is exactly a registered CA's shares that CA's parsed certificate (read-only).
+/// `parsed` (one per DER, or empty): the same certificates already parsed (by libssl), taken
+/// instead of parsing the DER again.
 std::optional<std::vector<x509_ptr>> parse_chain(const std::vector<std::vector<std::uint8_t>>& ders,
                                                  reason failure_reason, rule_log& log,
-                                                 const trust_store* anchors = nullptr);
+                                                 const trust_store* anchors = nullptr,
+                                                 std::span<const std::shared_ptr<X509>> parsed = {});
 
 /// Which rules a cached chain passed: x5c (ordered, device profile, no purpose) or mTLS
 /// (any order, purpose sslclient). Part of the cache key, so one never stands for the other.

@@ -6,6 +6,8 @@
 
 #include "portcullis/auth/mtls_verifier.hpp"
 
+#include <span>
+
 #include "chain_cache_impl.hpp"
 #include "chain_validation.hpp"
 #include "openssl_util.hpp"
@@ -18,6 +20,7 @@ namespace {
 // Cache lookup, else parse + validate (+ insert), as the x5c certificate stage does. Only a
 // chain that passed every mTLS chain rule is cached, under the mTLS kind of key.
 std::optional<detail::chain_facts> mtls_chain_facts(const std::vector<std::vector<std::uint8_t>>& peer_chain_der,
+                                                    std::span<const std::shared_ptr<x509_st>> parsed,
                                                     const trust_store& store, std::int64_t now, chain_cache* cache,
                                                     detail::rule_log& log) {
   std::string key;
@@ -27,7 +30,7 @@ std::optional<detail::chain_facts> mtls_chain_facts(const std::vector<std::vecto
       return hit;
     }
   }
-  auto chain = detail::parse_chain(peer_chain_der, reason::mtls_chain, log, &store);
+  auto chain = detail::parse_chain(peer_chain_der, reason::mtls_chain, log, &store, parsed);
   if (!chain) {
     return std::nullopt;
   }
@@ -39,12 +42,12 @@ std::optional<detail::chain_facts> mtls_chain_facts(const std::vector<std::vecto
   return facts;
 }
 
-}  // namespace
-
-boost::system::result<identity, auth_failure> verify_mtls(const std::vector<std::vector<std::uint8_t>>& peer_chain_der,
-                                                          std::string_view client_id, const trust_store& store,
-                                                          std::int64_t now, const mtls_options& options,
-                                                          chain_cache* cache) {
+// The parsed certificates are used only when there is one per DER (see peer_chain.hpp).
+boost::system::result<identity, auth_failure> verify(const std::vector<std::vector<std::uint8_t>>& peer_chain_der,
+                                                     std::span<const std::shared_ptr<x509_st>> parsed,
+                                                     std::string_view client_id, const trust_store& store,
+                                                     std::int64_t now, const mtls_options& options,
+                                                     chain_cache* cache) {
   detail::rule_log log;
   if (!detail::check_client_id_length(client_id, options.client_id_min, options.client_id_max, log)) {
     return log.failure();
@@ -63,7 +66,10 @@ boost::system::result<identity, auth_failure> verify_mtls(const std::vector<std:
                                                   " bytes"};
     }
   }
-  auto facts = mtls_chain_facts(peer_chain_der, store, now, cache, log);
+  if (parsed.size() != peer_chain_der.size()) {
+    parsed = {};
+  }
+  auto facts = mtls_chain_facts(peer_chain_der, parsed, store, now, cache, log);
   detail::drain_errors();
   if (!facts) {
     const auto& f = log.failure();
@@ -85,6 +91,21 @@ boost::system::result<identity, auth_failure> verify_mtls(const std::vector<std:
   id.chain_not_after = facts->not_after;
   id.method = "mtls";
   return id;
+}
+
+}  // namespace
+
+boost::system::result<identity, auth_failure> verify_mtls(const std::vector<std::vector<std::uint8_t>>& peer_chain_der,
+                                                          std::string_view client_id, const trust_store& store,
+                                                          std::int64_t now, const mtls_options& options,
+                                                          chain_cache* cache) {
+  return verify(peer_chain_der, {}, client_id, store, now, options, cache);
+}
+
+boost::system::result<identity, auth_failure> verify_mtls(const peer_chain& chain, std::string_view client_id,
+                                                          const trust_store& store, std::int64_t now,
+                                                          const mtls_options& options, chain_cache* cache) {
+  return verify(chain.der, chain.parsed, client_id, store, now, options, cache);
 }
 
 }  // namespace portcullis::auth

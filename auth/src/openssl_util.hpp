@@ -87,6 +87,8 @@ std::string name_to_string(const X509_NAME* name);
 std::string subject_of(const X509* cert);
 std::string issuer_of(const X509* cert);
 /// First commonName of the subject, UTF-8; "" when absent or unconvertible.
+/// The SubjectPublicKeyInfo algorithm ("rsaEncryption", "X25519", an OID), or "unknown".
+std::string public_key_algorithm(const X509* cert);
 std::string common_name_of(const X509* cert);
 
 /// Epoch seconds of an ASN.1 time; nullopt if malformed.

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <portcullis/auth/peer_chain.hpp>
+
 namespace portcullis::broker {
 
 struct auth_request {
@@ -21,7 +23,7 @@ struct auth_request {
   std::string client_id;
   std::optional<std::string> username;
   std::optional<std::string> password;            // binary; never logged
-  std::vector<std::vector<std::uint8_t>> peer_chain;  // TLS client chain, leaf first (DER)
+  auth::peer_chain peer_chain;                    // TLS client chain, leaf first (DER + libssl's parse)
   std::string remote;                             // "ip:port"
 };
 

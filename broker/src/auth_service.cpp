@@ -215,7 +215,7 @@ void auth_service::authenticate(auth_request req, auth_callback done) {
       impl_->verify(method, std::move(req), std::move(done));
       return;
     }
-    if (method == "mtls" && !req.peer_chain.empty()) {
+    if (method == "mtls" && !req.peer_chain.der.empty()) {
       impl_->verify(method, std::move(req), std::move(done));
       return;
     }

@@ -106,7 +106,7 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   /// set, on_written is NOT called); otherwise completes later through on_written.
   virtual bool transport_write(write_state& w, std::size_t& written) = 0;
   virtual void transport_close() = 0;
-  virtual std::vector<std::vector<std::uint8_t>> transport_peer_chain() { return {}; }
+  virtual auth::peer_chain transport_peer_chain() { return {}; }
   /// Readiness reported by the worker's epoll set (EPOLLIN/EPOLLOUT/... bits), for
   /// transports that registered their descriptor with worker::watch.
   virtual void on_io_ready(std::uint32_t events) { (void)events; }

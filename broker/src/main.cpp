@@ -12,6 +12,7 @@
 #include "portcullis/broker/logging.hpp"
 #include "portcullis/broker/server.hpp"
 #include "cli_tools.hpp"
+#include "tls_context.hpp"
 
 namespace pb = portcullis::broker;
 
@@ -119,6 +120,11 @@ int main(int argc, char** argv) {
     if (*explain) return cli::run_token_explain(ea);
     if (*check) {
       pb::config c = load(config_path);
+      // TLS files are loaded as serve loads them: a key that is encrypted, unreadable or not the
+      // certificate's is a config error now, not at the next restart.
+      for (std::size_t i = 0; i < c.listeners.size(); ++i) {
+        if (c.listeners[i].tls) pb::make_tls_contexts(c.listeners[i], i, 1);
+      }
       std::cout << pb::to_json(c);
       return 0;
     }

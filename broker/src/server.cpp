@@ -65,7 +65,9 @@ struct server::impl {
     const listener_config* cfg;
     std::size_t index;
     tcp::acceptor acceptor;
-    std::shared_ptr<asio::ssl::context> tls;
+    // One TLS context per worker, each in its own OpenSSL library context (tls_context.hpp).
+    // Empty for plain TCP. Replaced on SIGHUP; read and written on the control thread only.
+    std::vector<std::shared_ptr<asio::ssl::context>> tls;
   };
 
   explicit impl(config c)
@@ -124,8 +126,8 @@ void server::impl::bind_listeners() {
     } else {
       ep = tcp::endpoint(addr, lc.port);
     }
-    auto l = std::make_unique<mqtt_listener>(mqtt_listener{&lc, i, tcp::acceptor(control), nullptr});
-    if (lc.tls) l->tls = make_tls_context(lc, i);
+    auto l = std::make_unique<mqtt_listener>(mqtt_listener{&lc, i, tcp::acceptor(control), {}});
+    if (lc.tls) l->tls = make_tls_contexts(lc, i, workers.size());
     l->acceptor.open(ep.protocol(), ec);
     if (!ec) l->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) l->acceptor.bind(ep, ec);
@@ -188,9 +190,11 @@ void server::impl::on_accept(mqtt_listener& l, worker& w, worker_socket s) {
   boost::system::error_code ec;
   auto ep = s.remote_endpoint(ec);
   std::string remote = ec ? "unknown" : endpoint_string(ep);
-  asio::post(w.context(), [this, &l, &w, s = std::move(s), remote = std::move(remote)]() mutable {
-    std::shared_ptr<connection> c = l.tls ? make_tls_connection(ctx, *l.cfg, w, std::move(s), std::move(remote), l.tls)
-                                          : make_tcp_connection(ctx, *l.cfg, w, std::move(s), std::move(remote));
+  // Taken here, on the control thread, where SIGHUP replaces it.
+  std::shared_ptr<asio::ssl::context> tls = l.tls.empty() ? nullptr : l.tls[w.index() % l.tls.size()];
+  asio::post(w.context(), [this, &l, &w, tls = std::move(tls), s = std::move(s), remote = std::move(remote)]() mutable {
+    std::shared_ptr<connection> c = tls ? make_tls_connection(ctx, *l.cfg, w, std::move(s), std::move(remote), std::move(tls))
+                                        : make_tcp_connection(ctx, *l.cfg, w, std::move(s), std::move(remote));
     c->start();
   });
 }
@@ -214,7 +218,7 @@ void server::impl::reload() {
   for (auto& l : listeners) {
     if (!l->cfg->tls) continue;
     try {
-      auto fresh = make_tls_context(*l->cfg, l->index);
+      auto fresh = make_tls_contexts(*l->cfg, l->index, workers.size());
       l->tls = std::move(fresh);  // new connections use it; live ones keep theirs
       ++reloaded;
     } catch (const config_error& e) {

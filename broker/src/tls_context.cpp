@@ -26,18 +26,65 @@
 
 #include "tls_context.hpp"
 
+#include <algorithm>
+#include <memory>
 #include <string>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <portcullis/auth/crypto_context.hpp>
 
 #include <boost/asio/ssl/context.hpp>
 
 namespace portcullis::broker {
+namespace {
 
-std::shared_ptr<boost::asio::ssl::context> make_tls_context(const listener_config& l, std::size_t index) {
+// The key is decoded in the default library context: the TLS context's own cannot read private
+// keys or PEM. An encrypted key is refused rather than prompting for a passphrase on a tty.
+void use_private_key_file(SSL_CTX* native, const std::string& path, const std::string& config_key) {
+  auto fail = [&](const std::string& why) {
+    char buf[256] = "";
+    if (unsigned long e = ERR_peek_last_error()) ERR_error_string_n(e, buf, sizeof buf);
+    ERR_clear_error();
+    throw config_error(config_key, "cannot load private key " + path + ": " + (buf[0] != 0 ? buf : why));
+  };
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(path.c_str(), "r"), &BIO_free);
+  if (!bio) fail("cannot open file");
+  auto no_passphrase = [](char*, int, int, void*) { return -1; };
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pkey(
+      PEM_read_bio_PrivateKey_ex(bio.get(), nullptr, no_passphrase, nullptr, nullptr, nullptr), &EVP_PKEY_free);
+  if (!pkey) {
+    if (ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_BAD_PASSWORD_READ) {
+      ERR_clear_error();
+      throw config_error(config_key, "private key " + path +
+                                         " is encrypted; the broker needs it unencrypted (readable only by its user)");
+    }
+    fail("no PEM private key");
+  }
+  if (SSL_CTX_use_PrivateKey(native, pkey.get()) != 1) {
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+      ERR_clear_error();
+      throw config_error(config_key, "private key " + path + " does not match the certificate");
+    }
+    fail("not usable for TLS");
+  }
+}
+
+std::shared_ptr<boost::asio::ssl::context> make_tls_context(const listener_config& l, std::size_t index,
+                                                            std::size_t slot) {
   namespace asio = boost::asio;
   const std::string key = "listeners[" + std::to_string(index) + "].tls";
-  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  // In the lean library context: each client certificate's public key is decoded in ~50 us
+  // there instead of ~180 us (see auth/crypto_context.hpp).
+  SSL_CTX* created = SSL_CTX_new_ex(auth::tls_library_context(slot), nullptr, TLS_server_method());
+  if (created == nullptr) {
+    ERR_clear_error();
+    throw config_error(key, "cannot create a TLS context");
+  }
+  auto ctx = std::make_shared<asio::ssl::context>(created);  // owns it from here
   SSL_CTX* native = ctx->native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
@@ -45,8 +92,7 @@ std::shared_ptr<boost::asio::ssl::context> make_tls_context(const listener_confi
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(l.tls->cert, ec);
   if (ec) throw config_error(key + ".cert", "cannot load certificate chain " + l.tls->cert + ": " + ec.message());
-  ctx->use_private_key_file(l.tls->key, asio::ssl::context::pem, ec);
-  if (ec) throw config_error(key + ".key", "cannot load private key " + l.tls->key + ": " + ec.message());
+  use_private_key_file(native, l.tls->key, key + ".key");
   if (SSL_CTX_check_private_key(native) != 1) {
     throw config_error(key + ".key", "private key does not match the certificate");
   }
@@ -68,6 +114,17 @@ std::shared_ptr<boost::asio::ssl::context> make_tls_context(const listener_confi
   SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_mode(native, SSL_MODE_NO_AUTO_CHAIN);
   return ctx;
+}
+
+}  // namespace
+
+std::vector<std::shared_ptr<boost::asio::ssl::context>> make_tls_contexts(const listener_config& l, std::size_t index,
+                                                                          std::size_t workers) {
+  std::vector<std::shared_ptr<boost::asio::ssl::context>> out;
+  for (std::size_t slot = 0; slot < std::max<std::size_t>(workers, 1); ++slot) {
+    out.push_back(make_tls_context(l, index, slot));
+  }
+  return out;
 }
 
 }  // namespace portcullis::broker

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <vector>
 
 #include <boost/asio/ssl/context.hpp>
 
@@ -13,8 +14,12 @@
 
 namespace portcullis::broker {
 
-/// Builds the listener's TLS context (TLS 1.2 minimum, client certificates requested per
-/// `client_certs`). Throws config_error naming the key. Called at start-up and on SIGHUP.
-std::shared_ptr<boost::asio::ssl::context> make_tls_context(const listener_config& l, std::size_t index);
+/// Builds the listener's TLS contexts (TLS 1.2 minimum, client certificates requested per
+/// `client_certs`), one per I/O worker, each in that worker's OpenSSL library context
+/// (auth::tls_library_context): OpenSSL 3.0 takes a library context's locks for every
+/// algorithm fetch and certificate parse, which two workers handshaking at once contend on.
+/// Throws config_error naming the key. Called at start-up and on SIGHUP.
+std::vector<std::shared_ptr<boost::asio::ssl::context>> make_tls_contexts(const listener_config& l, std::size_t index,
+                                                                          std::size_t workers);
 
 }  // namespace portcullis::broker

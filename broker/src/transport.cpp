@@ -330,16 +330,22 @@ class tls_connection final : public connection {
     stream_.lowest_layer().close(ec);
   }
 
-  std::vector<std::vector<std::uint8_t>> transport_peer_chain() override {
-    std::vector<std::vector<std::uint8_t>> chain;
+  auth::peer_chain transport_peer_chain() override {
+    auth::peer_chain chain;
     SSL* ssl = stream_.native_handle();
+    // The DER for the chain cache and reports, and libssl's parsed certificate (referenced, not
+    // copied) so that the mtls verifier need not decode it again.
     auto append = [&](X509* cert) {
       int len = i2d_X509(cert, nullptr);
-      if (len <= 0) return;
+      if (len <= 0 || X509_up_ref(cert) != 1) {
+        ERR_clear_error();
+        return;
+      }
+      chain.parsed.emplace_back(cert, X509_free);
       std::vector<std::uint8_t> der(static_cast<std::size_t>(len));
       unsigned char* p = der.data();
       i2d_X509(cert, &p);
-      chain.push_back(std::move(der));
+      chain.der.push_back(std::move(der));
     };
     X509* leaf = SSL_get0_peer_certificate(ssl);
     if (!leaf) return chain;

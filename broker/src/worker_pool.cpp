@@ -29,7 +29,7 @@ int make_epoll_set() {
 
 }  // namespace
 
-worker::worker() : poller_(ioc_, make_epoll_set()) {}
+worker::worker(std::size_t index) : poller_(ioc_, make_epoll_set()), index_(index) {}
 
 boost::system::error_code worker::watch(int fd, connection& c) {
   epoll_event ev{};
@@ -122,7 +122,7 @@ void worker::tick() {
 }
 
 worker_pool::worker_pool(std::size_t n) {
-  for (std::size_t i = 0; i < std::max<std::size_t>(n, 1); ++i) workers_.push_back(std::make_unique<worker>());
+  for (std::size_t i = 0; i < std::max<std::size_t>(n, 1); ++i) workers_.push_back(std::make_unique<worker>(i));
 }
 
 worker_pool::~worker_pool() { stop_and_join(); }

@@ -36,7 +36,9 @@ class connection;
 
 class worker {
  public:
-  worker();
+  explicit worker(std::size_t index);
+  /// 0 .. pool size - 1: picks per-worker resources (the listener's TLS context).
+  std::size_t index() const noexcept { return index_; }
   boost::asio::io_context& context() noexcept { return ioc_; }
   boost::asio::io_context::executor_type executor() noexcept { return ioc_.get_executor(); }
 
@@ -66,6 +68,7 @@ class worker {
   std::vector<std::shared_ptr<connection>> connections_;
   std::thread thread_;
   bool stopping_ = false;
+  std::size_t index_ = 0;
 };
 
 class worker_pool {

@@ -4,6 +4,7 @@ configuration (one line naming the key, exit code 2)."""
 import json
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -107,6 +108,33 @@ def test_check_config_rejects_missing_tls_certificate(tmp_path):
     r = run_cli("check-config", "--config", write(tmp_path, cfg))
     assert r.returncode == 2, f"exit {r.returncode}, stderr {r.stderr!r}"
     assert "listeners[0].tls.cert" in r.stderr, r.stderr
+
+
+def _tls_config(cert, key):
+    return {"listeners": [{"name": "mqtts", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["x5c-jwt"],
+                           "tls": {"cert": str(cert), "key": str(key), "client_certs": "optional"}}]}
+
+
+def test_tls_private_key_problems_are_config_errors_naming_the_key(tmp_path):
+    # The server key is read once, by the broker itself: an encrypted key is refused (a daemon
+    # cannot answer a passphrase prompt), as is a key of another certificate.
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=srv", "-days", "2",
+            "-keyout", str(tmp_path / "srv.key"), "-out", str(tmp_path / "srv.crt"))
+    openssl("pkey", "-in", str(tmp_path / "srv.key"), "-aes256", "-passout", "pass:secret",
+            "-out", str(tmp_path / "encrypted.key"))
+    openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(tmp_path / "other.key"))
+
+    ok = run_cli("check-config", "--config", write(tmp_path, _tls_config(tmp_path / "srv.crt", tmp_path / "srv.key")))
+    assert ok.returncode == 0, ok.stderr
+    for key, why in (("encrypted.key", "is encrypted"), ("other.key", "does not match")):
+        r = run_cli("check-config", "--config",
+                    write(tmp_path, _tls_config(tmp_path / "srv.crt", tmp_path / key), f"{key}.json"), timeout=10)
+        assert r.returncode == 2, f"{key}: exit {r.returncode}, stderr {r.stderr!r}"
+        assert "listeners[0].tls.key" in r.stderr and why in r.stderr, r.stderr
+        assert "secret" not in r.stderr
 
 
 def test_check_config_rejects_syntax_error(tmp_path):

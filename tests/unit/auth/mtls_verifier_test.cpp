@@ -3,6 +3,7 @@
 #include "portcullis/auth/mtls_verifier.hpp"
 
 #include <catch2/catch.hpp>
+#include <openssl/x509.h>
 
 #include "portcullis/auth/trust_store.hpp"
 #include "test_pki.hpp"
@@ -32,7 +33,7 @@ TEST_CASE("mTLS client certificates", "[auth][mtls]") {
     CHECK(verify_mtls({f.der(f.device), f.der(f.root), f.der(f.intermediate)}, client_id, *f.root_store, now));
   }
   SECTION("no certificate: mtls.no_certificate") {
-    auto r = verify_mtls({}, client_id, *f.root_store, now);
+    auto r = verify_mtls(std::vector<std::vector<std::uint8_t>>{}, client_id, *f.root_store, now);
     REQUIRE_FALSE(r);
     CHECK(r.error().code == reason::mtls_no_certificate);
   }
@@ -75,5 +76,45 @@ TEST_CASE("mTLS client certificates", "[auth][mtls]") {
     auto r = verify_mtls({f.der(f.device)}, "short", *f.intermediate_store, now);
     REQUIRE_FALSE(r);
     CHECK(r.error().code == reason::client_id_length);
+  }
+}
+
+namespace {
+
+// What the broker hands over: the DER and libssl's parsed certificates (here parsed by d2i).
+peer_chain with_parsed(std::vector<std::vector<std::uint8_t>> ders) {
+  peer_chain chain;
+  for (const auto& der : ders) {
+    const unsigned char* p = der.data();
+    X509* cert = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
+    REQUIRE(cert != nullptr);
+    chain.parsed.emplace_back(cert, X509_free);
+  }
+  chain.der = std::move(ders);
+  return chain;
+}
+
+}  // namespace
+
+TEST_CASE("mTLS chains handed over already parsed", "[auth][mtls]") {
+  const auto& f = pki_fixture();
+  SECTION("the parsed certificates validate like the DER") {
+    auto r = verify_mtls(with_parsed({f.der(f.device), f.der(f.intermediate)}), client_id, *f.root_store, now);
+    INFO((r ? std::string() : r.error().detail));
+    REQUIRE(r);
+    CHECK(r->ca_id == "ca-root");
+  }
+  SECTION("and are refused like the DER") {
+    auto r = verify_mtls(with_parsed({f.der(f.expired_device), f.der(f.intermediate)}), client_id, *f.root_store, now);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::mtls_chain);
+    CHECK(r.error().detail.find("x5c.expired") != std::string::npos);
+  }
+  SECTION("a parsed list that does not match the DER one for one is ignored: the DER decides") {
+    auto chain = with_parsed({f.der(f.evil_device)});  // would fail: unregistered CA
+    chain.der = {f.der(f.device), f.der(f.intermediate)};
+    auto r = verify_mtls(chain, client_id, *f.root_store, now);
+    INFO((r ? std::string() : r.error().detail));
+    CHECK(r);
   }
 }

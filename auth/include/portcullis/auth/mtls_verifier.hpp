@@ -18,6 +18,7 @@
 
 #include "portcullis/auth/failure.hpp"
 #include "portcullis/auth/identity.hpp"
+#include "portcullis/auth/peer_chain.hpp"
 
 namespace portcullis::auth {
 
@@ -38,5 +39,11 @@ struct mtls_options {
 boost::system::result<identity, auth_failure> verify_mtls(
     const std::vector<std::vector<std::uint8_t>>& peer_chain_der, std::string_view client_id,
     const trust_store& store, std::int64_t now, const mtls_options& options = {}, chain_cache* cache = nullptr);
+
+/// The same, reading the TLS stack's parsed certificates when `chain.parsed` has one per DER.
+boost::system::result<identity, auth_failure> verify_mtls(const peer_chain& chain, std::string_view client_id,
+                                                          const trust_store& store, std::int64_t now,
+                                                          const mtls_options& options = {},
+                                                          chain_cache* cache = nullptr);
 
 }  // namespace portcullis::auth

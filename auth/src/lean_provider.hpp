@@ -1,0 +1,28 @@
+#pragma once
+// Library contexts running the "lean" provider: OpenSSL's default provider with fewer
+// algorithms on show, so that OpenSSL 3.0's per-parse decoder set-up has less to build.
+
+#include <openssl/types.h>
+
+namespace portcullis::auth::detail {
+
+enum class lean_profile {
+  /// Certificate and signature verification (thread_libctx): SubjectPublicKeyInfo decoders and
+  /// key managers for RSA, RSA-PSS, EC, Ed25519 and Ed448 only. A certificate with any other
+  /// key type still parses; its public key reads as absent (the chain rules refuse it).
+  verify,
+  /// TLS server contexts: the same decoders, every other operation of the default provider
+  /// (key exchange groups, ciphers, KDFs, RNG) as it is.
+  tls,
+};
+
+/// True when the default library context runs the plain default provider and nothing else
+/// (no FIPS, no provider from openssl.cnf): only then is a private context equivalent.
+bool default_context_is_plain();
+
+/// A new library context running the lean provider of `profile`, or nullptr when it cannot be
+/// set up (the caller then uses a plain one). Never freed: keys and certificates made in it
+/// may outlive every user of the context.
+OSSL_LIB_CTX* new_lean_libctx(lean_profile profile);
+
+}  // namespace portcullis::auth::detail
