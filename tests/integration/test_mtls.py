@@ -275,3 +275,43 @@ def test_no_session_ticket_and_no_resumption_failure(env):
         assert not again.sock.session_reused
     finally:
         again.close()
+
+
+def test_operator_openssl_config_with_extra_providers_is_honoured(env, tmp_path, monkeypatch):
+    # With a provider beyond OpenSSL's default one configured (here: legacy, through
+    # OPENSSL_CONF), the broker must not swap in its private lean library contexts (they would
+    # drop the operator's provider policy): it verifies in the default context instead, and
+    # mTLS and x5c devices connect exactly as before.
+    cnf = tmp_path / "openssl.cnf"
+    cnf.write_text("openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n"
+                   "[provider_sect]\ndefault = default_sect\nlegacy = legacy_sect\n"
+                   "[default_sect]\nactivate = 1\n[legacy_sect]\nactivate = 1\n")
+    monkeypatch.setenv("OPENSSL_CONF", str(cnf))
+    cfg = auth_overrides()
+    tls = {"cert": str(env.server_crt), "key": str(env.server_key)}
+    cfg["listeners"] = [
+        {"name": "mqtts", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["x5c-jwt", "mtls"],
+         "tls": {**tls, "client_certs": "optional"}},
+        {"name": "admin", "bind": "127.0.0.1:0", "protocol": "http"},
+    ]
+    brokers = AuthBrokers(tmp_path / "b")
+    try:
+        b = brokers(overrides=cfg)
+        onboard(b.admin, env.pki, "plant", env.tenant_ca)
+        cid = unique_id("mtls-cnf")
+        dev = env.pki.device("mtls-cnf", cid, env.tenant_ca, client_auth=True)
+        c = PahoClient(b.port("mqtts"), cid)
+        c.client.tls_set(ca_certs=env.server_ca[0], certfile=dev[0], keyfile=dev[1])
+        try:
+            rc, _ = c.connect()
+            assert rc == 0, f"CONNACK {rc} for an mTLS device with an operator OpenSSL config"
+        finally:
+            c.close()
+        cid2 = unique_id("jwt-cnf")
+        dev2 = env.pki.device("jwt-cnf", cid2, env.tenant_ca)
+        ctx = ssl.create_default_context(cafile=env.server_ca[0])
+        ctx.check_hostname = False
+        connects(b.port("mqtts"), cid2, mint(*dev2, cid2), tls=ctx).close()
+        assert {cid, cid2} <= {a["name"] for a in b.admin.agents("plant")}
+    finally:
+        brokers.stop_all()
