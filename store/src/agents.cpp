@@ -134,7 +134,7 @@ result<void> check_new_binding(detail::connection& conn, const provision_request
 /// every column is one of these values).
 result<agent_record> insert_agent(detail::connection& conn, const provision_request& r, std::int64_t now) {
   agent_record agent;
-  agent.id = detail::random_hex(16);
+  agent.id = detail::time_ordered_hex_id();  // appends to every B-tree it keys (ids.hpp)
   if (auto done = conn.exec(
           "INSERT INTO assets (id, tenant, name, asset_type, description, created_at) VALUES (?, ?, ?, ?, ?, ?)",
           agent.id, r.tenant, r.client_id, agent_asset_type, agent_asset_description, now);

@@ -319,3 +319,24 @@ TEST_CASE("bind_or_provision_batch decides each request in one transaction", "[s
   CHECK(db->bind_or_provision("acme", "client-batch-0005", "CN=b5", hex64(5), 3, t0));
   CHECK_FALSE(db->bind_or_provision("acme", "client-batch-0007", "CN=b7", hex64(7), 3, t0));
 }
+
+TEST_CASE("agent ids are unique lowercase hex and sort by creation time", "[store][agents]") {
+  // Time-ordered ids keep provisioning inserts at the right edge of every B-tree they key.
+  temp_dir dir;
+  auto db = open_db(dir.file());
+  REQUIRE(db->create_tenant("acme", t0));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto out = db->bind_or_provision("acme", "device-00000000" + std::to_string(i) + "x", "CN=D" + std::to_string(i),
+                                     hex64(i + 1), 50, t0);
+    REQUIRE(out);
+    const std::string& id = out->agent.id;
+    CHECK(id.size() == 32);
+    CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+    ids.push_back(id);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // next millisecond
+  }
+  CHECK(ids[0] < ids[1]);
+  CHECK(ids[1] < ids[2]);
+  CHECK(ids[0].substr(12) != ids[1].substr(12));  // 80 random bits after the 48-bit time
+}
