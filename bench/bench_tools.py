@@ -18,6 +18,7 @@
 """
 
 import json
+import random
 import socket
 import statistics
 import subprocess
@@ -28,7 +29,27 @@ from pathlib import Path
 
 
 def free_port() -> None:
-    s = socket.socket()
+    """A port below the kernel's ephemeral range that is free now. Mosquitto is restarted on
+    the same port between scenarios; a port from the ephemeral range can by then be the local
+    end of one of the load generator's thousands of client connections, and the restart fails
+    with "Address already in use"."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    candidates = list(range(10000, max(low, 10001)))
+    random.shuffle(candidates)
+    for port in candidates:
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        print(port)
+        return
+    s = socket.socket()  # nothing below the range is free: any free port
     s.bind(("127.0.0.1", 0))
     print(s.getsockname()[1])
     s.close()

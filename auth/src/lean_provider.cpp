@@ -54,11 +54,24 @@ registry& instances() {
   return *r;
 }
 
+// OpenSSL queries the provider on every certificate parse (the decoder and key-manager
+// enumerations), from every verifying thread: remember the last answer per thread (each
+// thread works in its own context) instead of taking the shared lock each time.
 const lean_instance* find_instance(void* provctx) {
+  thread_local void* last_provctx = nullptr;
+  thread_local const lean_instance* last = nullptr;
+  if (provctx == last_provctx && last != nullptr) {
+    return last;  // instances are never removed or moved
+  }
   auto& r = instances();
   std::lock_guard lock(r.mutex);
   auto it = r.by_provctx.find(provctx);
-  return it == r.by_provctx.end() ? nullptr : &it->second;
+  if (it == r.by_provctx.end()) {
+    return nullptr;
+  }
+  last_provctx = provctx;
+  last = &it->second;
+  return last;
 }
 
 // "RSA:rsaEncryption:1.2.840.113549.1.1.1" → "RSA"
