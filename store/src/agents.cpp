@@ -112,16 +112,14 @@ result<tenant_state*> state_of(detail::connection& conn, const std::string& tena
 /// The subject is free in the tenant and a slot is left (inside the transaction).
 result<void> check_new_binding(detail::connection& conn, const provision_request& r, const tenant_state& tenant,
                                std::size_t quota) {
-  auto st = conn.query("SELECT client_id FROM bindings WHERE tenant = ? AND subject_dn = ?", r.tenant, r.subject_dn);
-  if (!st) {
-    return st.error();
+  auto bound = conn.first<std::string>([](detail::statement& st) { return st.get_text(0); },
+                                       "SELECT client_id FROM bindings WHERE tenant = ? AND subject_dn = ?", r.tenant,
+                                       r.subject_dn);
+  if (!bound) {
+    return bound.error();
   }
-  auto row = st->step();
-  if (!row) {
-    return row.error();
-  }
-  if (*row) {
-    return conn.fail(errc::conflict, "store: subject already bound to client id '" + st->get_text(0) + "'");
+  if (*bound) {
+    return conn.fail(errc::conflict, "store: subject already bound to client id '" + **bound + "'");
   }
   if (tenant.agents >= quota) {
     return conn.fail(errc::quota_exceeded, "store: tenant '" + r.tenant + "' has reached its quota of " +
@@ -321,14 +319,7 @@ result<std::string> database::delete_agent(const std::string& tenant, const std:
 }
 
 result<std::int64_t> database::count_agents(const std::string& tenant) {
-  auto st = conn_->query("SELECT count(*) FROM agents WHERE tenant = ?", tenant);
-  if (!st) {
-    return st.error();
-  }
-  if (auto row = st->step(); !row) {
-    return row.error();
-  }
-  return st->get_int64(0);
+  return conn_->int64_of("SELECT count(*) FROM agents WHERE tenant = ?", tenant);
 }
 
 result<void> database::touch_agents(const std::vector<std::pair<std::string, std::string>>& clients,

@@ -32,20 +32,6 @@ ca_record read_ca(const detail::statement& st) {
   return ca;
 }
 
-result<std::vector<ca_record>> read_cas(detail::statement& st) {
-  std::vector<ca_record> out;
-  for (;;) {
-    auto row = st.step();
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return out;
-    }
-    out.push_back(read_ca(st));
-  }
-}
-
 /// Validates and inserts inside the caller's transaction.
 result<ca_record> insert_ca(detail::connection& conn, ca_record record) {
   if (!detail::is_lower_hex(record.sha256, 64)) {
@@ -58,15 +44,12 @@ result<ca_record> insert_ca(detail::connection& conn, ca_record record) {
     return found.error();
   }
   {
-    auto st = conn.query("SELECT tenant FROM cas WHERE sha256 = ?", record.sha256);
-    if (!st) {
-      return st.error();
+    auto taken = conn.first<std::string>([](detail::statement& st) { return st.get_text(0); },
+                                         "SELECT tenant FROM cas WHERE sha256 = ?", record.sha256);
+    if (!taken) {
+      return taken.error();
     }
-    auto row = st->step();
-    if (!row) {
-      return row.error();
-    }
-    if (*row) {
+    if (*taken) {
       return conn.fail(errc::conflict, "store: CA " + record.sha256 + " is already registered");
     }
   }
@@ -120,24 +103,16 @@ result<ca_record> database::add_ca_with_code(ca_record record, const std::string
 }
 
 result<std::vector<ca_record>> database::list_cas(const std::string& tenant) {
-  auto st = conn_->query(
-      "SELECT id, tenant, der, sha256, subject, not_before, not_after, created_at FROM cas"
-      " WHERE tenant = ? ORDER BY created_at, id",
-      tenant);
-  if (!st) {
-    return st.error();
-  }
-  return read_cas(*st);
+  return conn_->collect<ca_record>(read_ca,
+                                   "SELECT id, tenant, der, sha256, subject, not_before, not_after, created_at FROM cas"
+                                   " WHERE tenant = ? ORDER BY created_at, id",
+                                   tenant);
 }
 
 result<std::vector<ca_record>> database::list_all_cas() {
-  auto st = conn_->query(
-      "SELECT id, tenant, der, sha256, subject, not_before, not_after, created_at FROM cas"
-      " ORDER BY tenant, created_at, id");
-  if (!st) {
-    return st.error();
-  }
-  return read_cas(*st);
+  return conn_->collect<ca_record>(read_ca,
+                                   "SELECT id, tenant, der, sha256, subject, not_before, not_after, created_at FROM cas"
+                                   " ORDER BY tenant, created_at, id");
 }
 
 result<ca_record> database::get_ca(const std::string& tenant, const std::string& id) {

@@ -99,24 +99,33 @@ class connection {
     return st;
   }
 
-  /// Runs a query and returns `read(row)` for every row, in order.
-  template <class T, class Read, class... Args>
-  result<std::vector<T>> collect(Read&& read, std::string_view sql, const Args&... args) {
+  /// Runs a query and calls `visit(row)` for every row, in order.
+  template <class Visit, class... Args>
+  result<void> each(Visit&& visit, std::string_view sql, const Args&... args) {
     auto st = query(sql, args...);
     if (!st) {
       return st.error();
     }
-    std::vector<T> out;
     for (;;) {
       auto row = st->step();
       if (!row) {
         return row.error();
       }
       if (!*row) {
-        return out;
+        return {};
       }
-      out.push_back(read(*st));
+      visit(*st);
     }
+  }
+
+  /// Runs a query and returns `read(row)` for every row, in order.
+  template <class T, class Read, class... Args>
+  result<std::vector<T>> collect(Read&& read, std::string_view sql, const Args&... args) {
+    std::vector<T> out;
+    if (auto done = each([&](statement& st) { out.push_back(read(st)); }, sql, args...); !done) {
+      return done.error();
+    }
+    return out;
   }
 
   /// Runs a query and returns `read(row)` for its first row, or nothing when it has none.
@@ -134,6 +143,16 @@ class connection {
       return std::optional<T>();
     }
     return std::optional<T>(read(*st));
+  }
+
+  /// The first column of an aggregate query that yields one integer (count(*), coalesce(max(...), 0)).
+  template <class... Args>
+  result<std::int64_t> int64_of(std::string_view sql, const Args&... args) {
+    auto value = first<std::int64_t>([](statement& st) { return st.get_int64(0); }, sql, args...);
+    if (!value) {
+      return value.error();
+    }
+    return value->value_or(0);
   }
 
   /// Prepares, binds and runs a statement that returns no rows.

@@ -27,17 +27,11 @@ namespace {
 /// Drops the oldest not-in-flight entries beyond `max_queued`; returns how many.
 result<std::int64_t> trim_queue(detail::connection& conn, const std::string& tenant, const std::string& client_id,
                                 std::size_t max_queued) {
-  std::int64_t count = 0;
-  {
-    auto st = conn.query("SELECT count(*) FROM queue WHERE tenant = ? AND client_id = ?", tenant, client_id);
-    if (!st) {
-      return st.error();
-    }
-    if (auto row = st->step(); !row) {
-      return row.error();
-    }
-    count = st->get_int64(0);
+  auto counted = conn.int64_of("SELECT count(*) FROM queue WHERE tenant = ? AND client_id = ?", tenant, client_id);
+  if (!counted) {
+    return counted.error();
   }
+  const std::int64_t count = *counted;
   const auto cap = static_cast<std::int64_t>(max_queued);
   if (count <= cap) {
     return 0;

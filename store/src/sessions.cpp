@@ -148,108 +148,69 @@ using session_index = std::map<session_key, std::size_t>;
 
 result<void> load_session_rows(detail::connection& conn, std::int64_t now, session_snapshot& out,
                                session_index& index) {
-  auto st = conn.query(
+  return conn.each(
+      [&](detail::statement& st) {
+        persistent_session s;
+        s.session = {st.get_text(0), st.get_text(1), st.get_int64(2), st.get_optional_int64(3),
+                     st.get_optional_int64(4), static_cast<std::uint16_t>(st.get_int64(5))};
+        index.emplace(session_key{s.session.tenant, s.session.client_id}, out.sessions.size());
+        out.sessions.push_back(std::move(s));
+      },
       "SELECT tenant, client_id, created_at, disconnected_at, expires_at, next_packet_id FROM sessions"
       " WHERE expires_at IS NULL OR expires_at > ? ORDER BY tenant, client_id",
       now);
-  if (!st) {
-    return st.error();
-  }
-  for (;;) {
-    auto row = st->step();
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return {};
-    }
-    persistent_session s;
-    s.session = {st->get_text(0), st->get_text(1), st->get_int64(2), st->get_optional_int64(3),
-                 st->get_optional_int64(4), static_cast<std::uint16_t>(st->get_int64(5))};
-    index.emplace(session_key{s.session.tenant, s.session.client_id}, out.sessions.size());
-    out.sessions.push_back(std::move(s));
-  }
 }
 
 result<void> load_subscription_rows(detail::connection& conn, session_snapshot& out, const session_index& index) {
-  auto st = conn.query("SELECT tenant, client_id, filter, qos FROM subscriptions ORDER BY tenant, client_id, filter");
-  if (!st) {
-    return st.error();
-  }
-  for (;;) {
-    auto row = st->step();
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return {};
-    }
-    auto found = index.find(session_key{st->get_text(0), st->get_text(1)});
-    if (found != index.end()) {  // else: the session expired
-      out.sessions[found->second].subscriptions.push_back(
-          {st->get_text(2), static_cast<std::uint8_t>(st->get_int64(3))});
-    }
-  }
+  return conn.each(
+      [&](detail::statement& st) {
+        auto found = index.find(session_key{st.get_text(0), st.get_text(1)});
+        if (found != index.end()) {  // else: the session expired
+          out.sessions[found->second].subscriptions.push_back(
+              {st.get_text(2), static_cast<std::uint8_t>(st.get_int64(3))});
+        }
+      },
+      "SELECT tenant, client_id, filter, qos FROM subscriptions ORDER BY tenant, client_id, filter");
 }
 
 result<void> load_queue_rows(detail::connection& conn, std::int64_t now, session_snapshot& out,
                              const session_index& index, std::set<std::int64_t>& referenced) {
-  auto st = conn.query(
+  return conn.each(
+      [&](detail::statement& st) {
+        auto found = index.find(session_key{st.get_text(0), st.get_text(1)});
+        if (found == index.end()) {
+          return;  // the session expired
+        }
+        queue_entry entry;
+        entry.seq = st.get_int64(2);
+        entry.message_id = st.get_int64(3);
+        if (auto packet_id = st.get_optional_int64(4)) {
+          entry.packet_id = static_cast<std::uint16_t>(*packet_id);
+        }
+        entry.dup = st.get_int64(5) != 0;
+        referenced.insert(entry.message_id);
+        out.sessions[found->second].queue.push_back(entry);
+      },
       "SELECT q.tenant, q.client_id, q.seq, q.message_id, q.packet_id, q.dup FROM queue q"
       " JOIN messages m ON m.id = q.message_id WHERE m.expires_at IS NULL OR m.expires_at > ?"
       " ORDER BY q.tenant, q.client_id, q.seq",
       now);
-  if (!st) {
-    return st.error();
-  }
-  for (;;) {
-    auto row = st->step();
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return {};
-    }
-    auto found = index.find(session_key{st->get_text(0), st->get_text(1)});
-    if (found == index.end()) {
-      continue;  // the session expired
-    }
-    queue_entry entry;
-    entry.seq = st->get_int64(2);
-    entry.message_id = st->get_int64(3);
-    if (auto packet_id = st->get_optional_int64(4)) {
-      entry.packet_id = static_cast<std::uint16_t>(*packet_id);
-    }
-    entry.dup = st->get_int64(5) != 0;
-    referenced.insert(entry.message_id);
-    out.sessions[found->second].queue.push_back(entry);
-  }
 }
 
 result<void> load_message_rows(detail::connection& conn, std::int64_t now, session_snapshot& out,
                                const std::set<std::int64_t>& referenced) {
-  auto st = conn.query(
+  return conn.each(
+      [&](detail::statement& st) {
+        if (!referenced.contains(st.get_int64(0))) {
+          return;  // referenced only by expired sessions, or an orphan awaiting cleanup
+        }
+        out.messages.push_back({st.get_int64(0), st.get_text(1), st.get_text(2), st.get_blob(3),
+                                static_cast<std::uint8_t>(st.get_int64(4)), st.get_int64(5),
+                                st.get_optional_int64(6)});
+      },
       "SELECT id, tenant, topic, payload, qos, created_at, expires_at FROM messages"
       " WHERE expires_at IS NULL OR expires_at > ? ORDER BY id",
       now);
-  if (!st) {
-    return st.error();
-  }
-  for (;;) {
-    auto row = st->step();
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return {};
-    }
-    if (!referenced.contains(st->get_int64(0))) {
-      continue;  // referenced only by expired sessions, or an orphan awaiting cleanup
-    }
-    out.messages.push_back({st->get_int64(0), st->get_text(1), st->get_text(2), st->get_blob(3),
-                            static_cast<std::uint8_t>(st->get_int64(4)), st->get_int64(5),
-                            st->get_optional_int64(6)});
-  }
 }
 
 }  // namespace
@@ -281,14 +242,7 @@ result<session_snapshot> database::load_sessions(std::int64_t now) {
 }
 
 result<std::int64_t> database::max_message_id() {
-  auto st = conn_->query("SELECT coalesce(max(id), 0) FROM messages");
-  if (!st) {
-    return st.error();
-  }
-  if (auto row = st->step(); !row) {
-    return row.error();
-  }
-  return st->get_int64(0);
+  return conn_->int64_of("SELECT coalesce(max(id), 0) FROM messages");
 }
 
 }  // namespace portcullis::store
