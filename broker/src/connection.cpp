@@ -493,13 +493,12 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
         offline_target);
   };
   thread_local std::vector<route_target> route_scratch;
-  // Registered with congested subscriber queues (QoS 1 always; QoS 0 while they keep up).
-  std::shared_ptr<session_owner> me = shared_from_this();
   bool congested = false;
   ctx_.routes.route(
       tenant(), msg->topic, route_scratch,
       [&](session& s, std::uint8_t qos) {
-        delivery d = s.deliver(msg, qos, limits, me);
+        // Registered with congested subscriber queues (QoS 1 always; QoS 0 while they keep up).
+        delivery d = s.deliver(msg, qos, limits, this);
         congested = congested || d.congested;
         if (d.dropped && d.dropped->store_id && durable && s.persistent()) {
           durable->submit(store::remove_entry_op{s.tenant(), s.client_id(), d.dropped->store_id});

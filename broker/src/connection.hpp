@@ -74,6 +74,7 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   void wake() override;
   void kick(std::string reason) override;
   void drained() override;
+  std::weak_ptr<session_owner> weak_owner() override { return weak_from_this(); }
   /// Closes the connection if it authenticated through tenant CA `ca_id` (CA
   /// deleted: its devices are revoked). Any thread.
   void kick_if_ca(std::string ca_id, std::string reason);

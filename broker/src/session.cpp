@@ -23,7 +23,7 @@ session::session(std::string_view tenant, std::string client_id, bool persistent
     : tenant_(intern_tenant(tenant)), client_id_(std::move(client_id)), metrics_(m), persistent_(persistent) {}
 
 delivery session::deliver(const message_ptr& m, std::uint8_t qos, const session_limits& limits,
-                          const std::shared_ptr<session_owner>& publisher) {
+                          session_owner* publisher) {
   std::uint8_t effective = std::min(qos, m->qos);
   std::shared_ptr<session_owner> to_wake;
   delivery result;
@@ -53,9 +53,10 @@ delivery session::deliver(const message_ptr& m, std::uint8_t qos, const session_
       // bound, so it never holds anyone up for long.
       result.congested = true;
       if (!waiters_) waiters_ = std::make_unique<waiter_list>();
+      std::weak_ptr<session_owner> waiter = publisher->weak_owner();
       bool known = false;
-      for (const auto& w : *waiters_) known = known || (!w.owner_before(publisher) && !publisher.owner_before(w));
-      if (!known) waiters_->push_back(publisher);
+      for (const auto& w : *waiters_) known = known || (!w.owner_before(waiter) && !waiter.owner_before(w));
+      if (!known) waiters_->push_back(std::move(waiter));
     }
     if (owner_raw_ && !wake_pending_) {
       wake_pending_ = true;
@@ -80,7 +81,7 @@ void session::set_disconnected_at(std::int64_t t) {
 void session::attach(const std::shared_ptr<session_owner>& owner) {
   std::lock_guard lock(mutex_);
   owner_ = owner;
-  owner_raw_ = owner.get();
+  owner_raw_.store(owner.get(), std::memory_order_release);
   wake_pending_ = false;
   disconnected_at_ = 0;
   for (std::size_t i = 0; i < inflight_.size(); ++i) inflight_[i].sent = false;  // resend with DUP [MQTT-4.4.0-1]
@@ -90,7 +91,7 @@ bool session::detach(const session_owner* owner, std::int64_t now) {
   std::lock_guard lock(mutex_);
   if (owner_raw_ != owner) return false;
   owner_.reset();
-  owner_raw_ = nullptr;
+  owner_raw_.store(nullptr, std::memory_order_release);
   wake_pending_ = false;
   disconnected_at_ = now;
   // QoS 0 messages still queued are not kept for an offline client.
@@ -114,8 +115,7 @@ std::shared_ptr<session_owner> session::owner() const {
 }
 
 bool session::connected() const {
-  std::lock_guard lock(mutex_);
-  return owner_raw_ != nullptr;
+  return owner_raw_.load(std::memory_order_acquire) != nullptr;
 }
 
 std::int64_t session::disconnected_at() const {

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -68,6 +69,9 @@ class session_owner {
   virtual void kick(std::string reason) = 0;
   /// A session this owner published into was congested and has drained.
   virtual void drained() {}
+  /// Itself, weakly: what a congested session keeps to call drained() later. Asked for
+  /// only on congestion, so publishing costs no reference-count traffic.
+  virtual std::weak_ptr<session_owner> weak_owner() { return {}; }
 };
 
 /// What deliver() did, for the publisher.
@@ -101,7 +105,7 @@ class session {
   /// whether the queue is congested: then `publisher` (if given) is registered to
   /// be told drained() once the queue is back under its low-water mark.
   delivery deliver(const message_ptr& m, std::uint8_t qos, const session_limits& limits,
-                   const std::shared_ptr<session_owner>& publisher = nullptr);
+                   session_owner* publisher = nullptr);
   /// Rebuilds the queue of a restored persistent session (start-up, offline).
   /// Restored messages may have been sent before the restart: they go with DUP.
   void restore_message(const message_ptr& m);
@@ -166,7 +170,9 @@ class session {
   bool wake_pending_ = false;
   std::uint16_t next_packet_id_ = 1;
   std::weak_ptr<session_owner> owner_;
-  const session_owner* owner_raw_ = nullptr;
+  // Written under mutex_; connected() reads it without the lock (a routing hint per
+  // persistent target of every QoS 1 message, right before deliver() takes the lock anyway).
+  std::atomic<const session_owner*> owner_raw_{nullptr};
   std::int64_t disconnected_at_ = 0;
   ring_queue<queued_entry> queue_;
   ring_queue<inflight_entry> inflight_;

@@ -28,6 +28,15 @@ struct fake_owner : session_owner {
   void kick(std::string reason) override { kicks.push_back(std::move(reason)); }
 };
 
+// A publisher that can be paused: registers through weak_owner() like a connection.
+struct fake_publisher : session_owner, std::enable_shared_from_this<fake_publisher> {
+  int drains = 0;
+  void wake() override {}
+  void kick(std::string) override {}
+  void drained() override { ++drains; }
+  std::weak_ptr<session_owner> weak_owner() override { return weak_from_this(); }
+};
+
 }  // namespace
 
 TEST_CASE("QoS is the minimum of publish and subscription", "[session]") {
@@ -148,4 +157,30 @@ TEST_CASE("detach by a stale owner is ignored (takeover)", "[session]") {
   REQUIRE(s.connected());
   REQUIRE(s.detach(second.get(), 10));
   REQUIRE_FALSE(s.connected());
+}
+
+TEST_CASE("a congested queue pauses its publishers and tells each once when it drains", "[session][backpressure]") {
+  metrics m;
+  session s("t", "c", false, m);
+  auto owner = std::make_shared<fake_owner>();
+  s.attach(owner);
+  session_limits lim{100, 4};  // high water min(50, 68) = 50, low water 25
+  auto a = std::make_shared<fake_publisher>();
+  auto b = std::make_shared<fake_publisher>();
+  int congested = 0;
+  for (int i = 0; i < 60; ++i) {
+    congested += s.deliver(make_message("a", std::to_string(i), 1), 1, lim, i % 2 ? a.get() : b.get()).congested;
+  }
+  CHECK(congested == 11);  // every delivery from the 50th on
+  CHECK(s.deliver(make_message("a", "no publisher", 1), 1, lim).congested == false);
+  std::vector<outgoing> out;
+  s.collect(out, 4, lim, 0);  // the window: still above low water
+  CHECK((a->drains == 0 && b->drains == 0));
+  while (!out.empty()) {
+    for (const auto& o : out) s.acknowledge(o.packet_id);
+    out.clear();
+    s.collect(out, 4, lim, 0);
+  }
+  CHECK(a->drains == 1);  // registered many times, told once
+  CHECK(b->drains == 1);
 }
