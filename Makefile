@@ -50,13 +50,14 @@ test-unit: build
 test-integration: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L integration
 
-# Unit tests and the fuzz-corpus replay under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Unit tests, the fuzz-corpus replay and the integration suite (the daemon itself under test)
+# under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps
 	cmake -S . -B $(ASAN_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug -DPORTCULLIS_WERROR=$(WERROR) \
 	  -DPORTCULLIS_SANITIZE=address,undefined
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz'
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 PORTCULLIS_SANITIZED=1 \
+	  ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz|integration'
 
 # libFuzzer targets (clang, not part of CI): make fuzz FUZZ_SECONDS=600
 FUZZ_SECONDS ?= 60

@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 
 #include <cstring>
+#include <csignal>
 #include <filesystem>
 #include <unordered_map>
 #include <fstream>
@@ -270,6 +271,9 @@ void server::impl::stop() {
 }
 
 int server::impl::run() {
+  // A write to a pipe or socket whose reader is gone (a log pipe, any socket written without
+  // MSG_NOSIGNAL) must be an EPIPE error for that one writer, never the end of the daemon.
+  ::signal(SIGPIPE, SIG_IGN);
   std::error_code fec;
   std::filesystem::create_directories(cfg->data_dir, fec);
   if (fec) throw config_error("data_dir", "cannot create " + cfg->data_dir + ": " + fec.message());

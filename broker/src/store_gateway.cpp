@@ -94,7 +94,10 @@ void store_gateway::run() {
         if (timed_.empty()) {
           cv_.wait(lock);
         } else {
-          cv_.wait_until(lock, timed_.front().first);
+          // A copy: wait_until reads its deadline again after waking, and a post_at() while we
+          // wait may reallocate timed_ (found by the integration suite under ASan).
+          const auto deadline = timed_.front().first;
+          cv_.wait_until(lock, deadline);
         }
       }
       if (jobs_.empty() && stopping_) return;

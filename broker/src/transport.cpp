@@ -1,6 +1,6 @@
 // The two transports. TCP reads into a per-thread buffer after waiting for
 // readability with no buffer (no per-connection read buffer while idle), and
-// writes the connection's gather list with writev. A quiet TCP connection is
+// writes the connection's gather list with one sendmsg (MSG_NOSIGNAL). A quiet TCP connection is
 // watched by its worker's epoll set rather than Asio's reactor, so it costs
 // user space nothing (see worker_pool.hpp); a busy one goes back to Asio, whose
 // wake-ups are one system call cheaper. TLS reads into a per-connection buffer
@@ -192,7 +192,7 @@ class tcp_connection final : public connection {
     return true;
   }
 
-  /// Writes the gather list with writev(2), up to IOV_MAX elements per call,
+  /// Writes the gather list with sendmsg(2), up to IOV_MAX elements per call,
   /// until done (true) or the socket is full (false: waits for writability and
   /// completes through on_written). Asio's composed async_write would send 64
   /// elements per event-loop turn, which lets a publisher on the same worker
@@ -207,7 +207,12 @@ class tcp_connection final : public connection {
         iov[count].iov_base = const_cast<char*>(static_cast<const char*>(bufs[i].data()) + skip);
         iov[count].iov_len = bufs[i].size() - skip;
       }
-      ssize_t n = ::writev(fd_, iov.data(), static_cast<int>(count));
+      // sendmsg rather than writev: MSG_NOSIGNAL turns a write to a peer that has reset
+      // the connection into EPIPE instead of a process-killing SIGPIPE.
+      msghdr msg{};
+      msg.msg_iov = iov.data();
+      msg.msg_iovlen = count;
+      ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
       if (n < 0) {
         int err = errno;
         if (err == EINTR) continue;
