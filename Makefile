@@ -63,9 +63,9 @@ test-asan: deps
 # The same suites against a ThreadSanitizer build: any data race reported in the daemon makes
 # it exit 66 at SIGTERM, which the integration harness fails as an unclean exit. The Paho C++
 # client test is left out: TSan reports races inside Paho's own token handling (the client
-# library, not the broker).
+# library, not the broker). Warnings are the normal build's job (-Werror there), not this one's.
 test-tsan: deps
-	cmake -S . -B $(TSAN_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTCULLIS_WERROR=$(WERROR) \
+	cmake -S . -B $(TSAN_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTCULLIS_WERROR=OFF \
 	  -DPORTCULLIS_SANITIZE=thread
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
 	cd $(TSAN_BUILD) && TSAN_OPTIONS="halt_on_error=0 exitcode=66 report_signal_unsafe=0" PORTCULLIS_SANITIZED=1 \
