@@ -42,7 +42,7 @@ std::optional<detail::chain_facts> mtls_chain_facts(const std::vector<std::vecto
   return facts;
 }
 
-// The parsed certificates are used only when there is one per DER (see peer_chain.hpp).
+// parse_chain takes the parsed certificates only when there is one per DER (peer_chain.hpp).
 boost::system::result<identity, auth_failure> verify(const std::vector<std::vector<std::uint8_t>>& peer_chain_der,
                                                      std::span<const std::shared_ptr<x509_st>> parsed,
                                                      std::string_view client_id, const trust_store& store,
@@ -65,9 +65,6 @@ boost::system::result<identity, auth_failure> verify(const std::vector<std::vect
       return auth_failure{reason::mtls_chain, "a peer certificate exceeds " + std::to_string(max_certificate_bytes) +
                                                   " bytes"};
     }
-  }
-  if (parsed.size() != peer_chain_der.size()) {
-    parsed = {};
   }
   auto facts = mtls_chain_facts(peer_chain_der, parsed, store, now, cache, log);
   detail::drain_errors();

@@ -16,8 +16,8 @@
 // used, and rarely used state (paused publishers) lives out of line.
 
 #include <algorithm>
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>

@@ -27,6 +27,8 @@
 #include "tls_context.hpp"
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -37,44 +39,50 @@
 
 #include <portcullis/auth/crypto_context.hpp>
 
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/ssl/context.hpp>
 
 namespace portcullis::broker {
 namespace {
 
-// The key is decoded in the default library context: the TLS context's own cannot read private
+using evp_pkey_ptr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+
+// A listener's files, read once per start-up or SIGHUP and shared by every worker's context:
+// all of them serve the same certificate and key even if the files change while they load.
+struct tls_files {
+  std::string cert_chain_pem;
+  evp_pkey_ptr key{nullptr, &EVP_PKEY_free};
+};
+
+std::string read_file(const std::string& path, const std::string& config_key, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in && !in.eof()) throw config_error(config_key, std::string("cannot read ") + what + " " + path);
+  return text;
+}
+
+// The key is decoded in the default library context: the TLS contexts' own cannot read private
 // keys or PEM. An encrypted key is refused rather than prompting for a passphrase on a tty.
-void use_private_key_file(SSL_CTX* native, const std::string& path, const std::string& config_key) {
-  auto fail = [&](const std::string& why) {
-    char buf[256] = "";
-    if (unsigned long e = ERR_peek_last_error()) ERR_error_string_n(e, buf, sizeof buf);
-    ERR_clear_error();
-    throw config_error(config_key, "cannot load private key " + path + ": " + (buf[0] != 0 ? buf : why));
-  };
+evp_pkey_ptr load_private_key(const std::string& path, const std::string& config_key) {
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(path.c_str(), "r"), &BIO_free);
-  if (!bio) fail("cannot open file");
   auto no_passphrase = [](char*, int, int, void*) { return -1; };
-  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pkey(
-      PEM_read_bio_PrivateKey_ex(bio.get(), nullptr, no_passphrase, nullptr, nullptr, nullptr), &EVP_PKEY_free);
-  if (!pkey) {
-    if (ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_BAD_PASSWORD_READ) {
-      ERR_clear_error();
-      throw config_error(config_key, "private key " + path +
-                                         " is encrypted; the broker needs it unencrypted (readable only by its user)");
-    }
-    fail("no PEM private key");
+  evp_pkey_ptr pkey(bio ? PEM_read_bio_PrivateKey_ex(bio.get(), nullptr, no_passphrase, nullptr, nullptr, nullptr)
+                        : nullptr,
+                    &EVP_PKEY_free);
+  if (pkey) return pkey;
+  unsigned long e = ERR_peek_last_error();
+  ERR_clear_error();
+  if (ERR_GET_REASON(e) == PEM_R_BAD_PASSWORD_READ) {
+    throw config_error(config_key,
+                       "private key " + path + " is encrypted; the broker needs it unencrypted (readable only by its user)");
   }
-  if (SSL_CTX_use_PrivateKey(native, pkey.get()) != 1) {
-    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
-      ERR_clear_error();
-      throw config_error(config_key, "private key " + path + " does not match the certificate");
-    }
-    fail("not usable for TLS");
-  }
+  char buf[256] = "no PEM private key";
+  if (e != 0) ERR_error_string_n(e, buf, sizeof buf);
+  throw config_error(config_key, "cannot load private key " + path + ": " + buf);
 }
 
 std::shared_ptr<boost::asio::ssl::context> make_tls_context(const listener_config& l, std::size_t index,
-                                                            std::size_t slot) {
+                                                            std::size_t slot, const tls_files& files) {
   namespace asio = boost::asio;
   const std::string key = "listeners[" + std::to_string(index) + "].tls";
   // In the lean library context: each client certificate's public key is decoded in ~50 us
@@ -90,11 +98,17 @@ std::shared_ptr<boost::asio::ssl::context> make_tls_context(const listener_confi
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                    asio::ssl::context::no_sslv3 | asio::ssl::context::single_dh_use);
   boost::system::error_code ec;
-  ctx->use_certificate_chain_file(l.tls->cert, ec);
+  ctx->use_certificate_chain(asio::buffer(files.cert_chain_pem), ec);
   if (ec) throw config_error(key + ".cert", "cannot load certificate chain " + l.tls->cert + ": " + ec.message());
-  use_private_key_file(native, l.tls->key, key + ".key");
-  if (SSL_CTX_check_private_key(native) != 1) {
-    throw config_error(key + ".key", "private key does not match the certificate");
+  if (X509_check_private_key(SSL_CTX_get0_certificate(native), files.key.get()) != 1) {
+    ERR_clear_error();
+    throw config_error(key + ".key", "private key " + l.tls->key + " does not match the certificate");
+  }
+  if (SSL_CTX_use_PrivateKey(native, files.key.get()) != 1) {
+    char buf[256] = "";
+    ERR_error_string_n(ERR_peek_last_error(), buf, sizeof buf);
+    ERR_clear_error();
+    throw config_error(key + ".key", "cannot use private key " + l.tls->key + ": " + buf);
   }
   if (l.tls->client_certs != client_cert_mode::none) {
     // Request (or require) the client's chain and accept it as presented; the mtls
@@ -120,9 +134,13 @@ std::shared_ptr<boost::asio::ssl::context> make_tls_context(const listener_confi
 
 std::vector<std::shared_ptr<boost::asio::ssl::context>> make_tls_contexts(const listener_config& l, std::size_t index,
                                                                           std::size_t workers) {
+  const std::string key = "listeners[" + std::to_string(index) + "].tls";
+  tls_files files;
+  files.cert_chain_pem = read_file(l.tls->cert, key + ".cert", "certificate chain");
+  files.key = load_private_key(l.tls->key, key + ".key");
   std::vector<std::shared_ptr<boost::asio::ssl::context>> out;
   for (std::size_t slot = 0; slot < std::max<std::size_t>(workers, 1); ++slot) {
-    out.push_back(make_tls_context(l, index, slot));
+    out.push_back(make_tls_context(l, index, slot, files));
   }
   return out;
 }

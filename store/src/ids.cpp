@@ -12,21 +12,28 @@
 
 namespace portcullis::store::detail {
 
-std::string random_hex(std::size_t bytes) {
+namespace {
+
+std::string to_hex(const unsigned char* raw, std::size_t n) {
   static constexpr char digits[] = "0123456789abcdef";
-  std::vector<unsigned char> raw(bytes);
-  sqlite3_randomness(static_cast<int>(bytes), raw.data());
   std::string out;
-  out.reserve(bytes * 2);
-  for (unsigned char b : raw) {
-    out.push_back(digits[b >> 4]);
-    out.push_back(digits[b & 0x0f]);
+  out.reserve(n * 2);
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(digits[raw[i] >> 4]);
+    out.push_back(digits[raw[i] & 0x0f]);
   }
   return out;
 }
 
+}  // namespace
+
+std::string random_hex(std::size_t bytes) {
+  std::vector<unsigned char> raw(bytes);
+  sqlite3_randomness(static_cast<int>(bytes), raw.data());
+  return to_hex(raw.data(), raw.size());
+}
+
 std::string time_ordered_hex_id() {
-  static constexpr char digits[] = "0123456789abcdef";
   auto ms = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count());
@@ -35,13 +42,7 @@ std::string time_ordered_hex_id() {
     raw[i] = static_cast<unsigned char>(ms >> (8 * (5 - i)));
   }
   sqlite3_randomness(10, raw + 6);
-  std::string out;
-  out.reserve(32);
-  for (unsigned char b : raw) {
-    out.push_back(digits[b >> 4]);
-    out.push_back(digits[b & 0x0f]);
-  }
-  return out;
+  return to_hex(raw, sizeof raw);
 }
 
 bool is_lower_hex(std::string_view text, std::size_t length) noexcept {
