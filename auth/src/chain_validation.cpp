@@ -326,7 +326,7 @@ std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, co
   facts.device_key = std::shared_ptr<EVP_PKEY>(key, EVP_PKEY_free);
   // chain[0] is never a shared anchor: parsed here. (An mTLS leaf may come parsed by libssl in
   // the TLS context instead; mTLS never verifies a signature with the device key.)
-  facts.key_libctx = thread_libctx();
+  facts.key_libctx = key_libctx(key);
   return facts;
 }
 

@@ -102,6 +102,16 @@ bool is_wanted_keymgmt(const OSSL_ALGORITHM& a) {
   return is_key_type(first_name(a.algorithm_names));
 }
 
+// The rsa_parse profile: with the key type known from the certificate, the RSA decoder alone
+// turns a SubjectPublicKeyInfo into a key; the generic "DER" step is not needed.
+bool is_rsa_decoder(const OSSL_ALGORITHM& a) {
+  return is_wanted_decoder(a) && first_name(a.algorithm_names) == "RSA";
+}
+
+bool is_rsa_keymgmt(const OSSL_ALGORITHM& a) {
+  return first_name(a.algorithm_names) == "RSA";
+}
+
 template <class Pred>
 std::vector<OSSL_ALGORITHM> filtered(const OSSL_ALGORITHM* all, Pred wanted) {
   std::vector<OSSL_ALGORITHM> out;
@@ -167,16 +177,20 @@ int lean_init(lean_profile profile, const OSSL_DISPATCH** out, void** provctx) {
   lean_instance self;
   self.backing = backing;
   int no_cache = 0;
-  self.decoders = filtered(OSSL_PROVIDER_query_operation(backing, OSSL_OP_DECODER, &no_cache), is_wanted_decoder);
-  if (profile == lean_profile::verify) {
-    // (Measured: filtering TLS's key managers too saved nothing a storm could show.)
-    self.keymgmt =
-        filtered(OSSL_PROVIDER_query_operation(backing, OSSL_OP_KEYMGMT, &no_cache), is_wanted_keymgmt);
+  const bool rsa_only = profile == lean_profile::rsa_parse;
+  self.decoders = filtered(OSSL_PROVIDER_query_operation(backing, OSSL_OP_DECODER, &no_cache),
+                           rsa_only ? is_rsa_decoder : is_wanted_decoder);
+  if (profile != lean_profile::tls) {
+    // (Measured twice: filtering TLS's key managers too saved nothing a storm could show. What
+    // the TLS context's decoder set-up spends is proportional to every method libssl fetched
+    // into the context, not to the key managers.)
+    self.keymgmt = filtered(OSSL_PROVIDER_query_operation(backing, OSSL_OP_KEYMGMT, &no_cache),
+                            rsa_only ? is_rsa_keymgmt : is_wanted_keymgmt);
   }
   // A default provider that names its algorithms differently would leave RSA out: refuse, and
   // the caller falls back to a plain context.
-  bool complete = offers(self.decoders, "RSA") && offers(self.decoders, "DER") &&
-                  (profile != lean_profile::verify || offers(self.keymgmt, "RSA"));
+  bool complete = offers(self.decoders, "RSA") && (rsa_only || offers(self.decoders, "DER")) &&
+                  (profile == lean_profile::tls || offers(self.keymgmt, "RSA"));
   if (!complete) {
     OSSL_PROVIDER_unload(backing);
     OSSL_LIB_CTX_free(backing_ctx);
@@ -195,6 +209,10 @@ int lean_init(lean_profile profile, const OSSL_DISPATCH** out, void** provctx) {
 
 int lean_verify_init(const OSSL_CORE_HANDLE*, const OSSL_DISPATCH*, const OSSL_DISPATCH** out, void** provctx) {
   return lean_init(lean_profile::verify, out, provctx);
+}
+
+int lean_rsa_parse_init(const OSSL_CORE_HANDLE*, const OSSL_DISPATCH*, const OSSL_DISPATCH** out, void** provctx) {
+  return lean_init(lean_profile::rsa_parse, out, provctx);
 }
 
 int lean_tls_init(const OSSL_CORE_HANDLE*, const OSSL_DISPATCH*, const OSSL_DISPATCH** out, void** provctx) {
@@ -222,15 +240,26 @@ bool default_context_is_plain() {
   return plain;
 }
 
-OSSL_LIB_CTX* new_lean_libctx(lean_profile profile) {
-  const char* name = profile == lean_profile::verify ? "portcullis-lean-verify" : "portcullis-lean-tls";
+OSSL_LIB_CTX* new_lean_libctx(lean_profile profile, const OSSL_PROVIDER** provider_out) {
+  const char* name = "portcullis-lean-tls";
+  OSSL_provider_init_fn* init = lean_tls_init;
+  if (profile == lean_profile::verify) {
+    name = "portcullis-lean-verify";
+    init = lean_verify_init;
+  } else if (profile == lean_profile::rsa_parse) {
+    name = "portcullis-lean-rsa";
+    init = lean_rsa_parse_init;
+  }
   OSSL_LIB_CTX* ctx = OSSL_LIB_CTX_new();
-  if (ctx == nullptr ||
-      OSSL_PROVIDER_add_builtin(ctx, name, profile == lean_profile::verify ? lean_verify_init : lean_tls_init) != 1 ||
-      OSSL_PROVIDER_load(ctx, name) == nullptr) {
+  OSSL_PROVIDER* provider = nullptr;
+  if (ctx == nullptr || OSSL_PROVIDER_add_builtin(ctx, name, init) != 1 ||
+      (provider = OSSL_PROVIDER_load(ctx, name)) == nullptr) {
     OSSL_LIB_CTX_free(ctx);
     drain_errors();
     return nullptr;
+  }
+  if (provider_out != nullptr) {
+    *provider_out = provider;
   }
   return ctx;
 }

@@ -11,6 +11,10 @@ enum class lean_profile {
   /// key managers for RSA, RSA-PSS, EC, Ed25519 and Ed448 only. A certificate with any other
   /// key type still parses; its public key reads as absent (the chain rules refuse it).
   verify,
+  /// Parsing certificates with RSA keys (parse_der tries it first): the RSA SubjectPublicKeyInfo
+  /// decoder and key manager only. A certificate with any other key parses with the key absent
+  /// and is parsed again in a verify context. A third of the verify context's parse cost.
+  rsa_parse,
   /// TLS server contexts: the same decoders, every other operation of the default provider
   /// (key exchange groups, ciphers, KDFs, RNG) as it is.
   tls,
@@ -22,7 +26,8 @@ bool default_context_is_plain();
 
 /// A new library context running the lean provider of `profile`, or nullptr when it cannot be
 /// set up (the caller then uses a plain one). Never freed: keys and certificates made in it
-/// may outlive every user of the context.
-OSSL_LIB_CTX* new_lean_libctx(lean_profile profile);
+/// may outlive every user of the context. `provider_out`, when given, receives the provider
+/// that owns the keys decoded in it (EVP_PKEY_get0_provider).
+OSSL_LIB_CTX* new_lean_libctx(lean_profile profile, const OSSL_PROVIDER** provider_out = nullptr);
 
 }  // namespace portcullis::auth::detail

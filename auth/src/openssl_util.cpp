@@ -20,6 +20,9 @@ namespace {
 struct libctx_slot {
   OSSL_LIB_CTX* libctx = nullptr;  // nullptr: the default context
   EVP_MD* sha256 = nullptr;
+  // parse_der's first try (lean_profile::rsa_parse); nullptr when libctx is not lean.
+  OSSL_LIB_CTX* rsa_libctx = nullptr;
+  const OSSL_PROVIDER* rsa_provider = nullptr;  // owns the keys decoded in rsa_libctx
 };
 
 libctx_slot make_slot() {
@@ -28,7 +31,9 @@ libctx_slot make_slot() {
     // The lean provider (lean_provider.cpp) parses a certificate in a quarter of the time;
     // should it not come up, a private context with the plain default provider.
     slot.libctx = new_lean_libctx(lean_profile::verify);
-    if (slot.libctx == nullptr) {
+    if (slot.libctx != nullptr) {
+      slot.rsa_libctx = new_lean_libctx(lean_profile::rsa_parse, &slot.rsa_provider);
+    } else {
       slot.libctx = OSSL_LIB_CTX_new();
       if (slot.libctx != nullptr && OSSL_PROVIDER_load(slot.libctx, "default") == nullptr) {
         OSSL_LIB_CTX_free(slot.libctx);
@@ -94,6 +99,14 @@ const EVP_MD* thread_sha256() {
   return current_slot.get().sha256;
 }
 
+OSSL_LIB_CTX* key_libctx(const EVP_PKEY* key) {
+  const auto& slot = current_slot.get();
+  if (key != nullptr && slot.rsa_provider != nullptr && EVP_PKEY_get0_provider(key) == slot.rsa_provider) {
+    return slot.rsa_libctx;
+  }
+  return slot.libctx;
+}
+
 std::string drain_errors() {
   std::string out;
   char buf[256];
@@ -116,13 +129,13 @@ std::string with_errors(std::string_view what) {
   return out;
 }
 
-x509_ptr parse_der(std::span<const std::uint8_t> der) {
-  if (der.empty() || der.size() > LONG_MAX) {
-    return nullptr;
-  }
+namespace {
+
+// One DER certificate occupying all of `der`, parsed in `libctx`, or nullptr.
+x509_ptr parse_der_in(OSSL_LIB_CTX* libctx, std::span<const std::uint8_t> der) {
   // Parsed into an object created in this thread's context: the public-key decoder set-up that
   // every d2i_X509 does then runs without cross-thread locks (see thread_libctx).
-  X509* raw = X509_new_ex(thread_libctx(), nullptr);
+  X509* raw = X509_new_ex(libctx, nullptr);
   if (raw == nullptr) {
     drain_errors();
     return nullptr;
@@ -134,6 +147,36 @@ x509_ptr parse_der(std::span<const std::uint8_t> der) {
   if (!cert || p != der.data() + der.size()) {
     drain_errors();
     return nullptr;  // trailing garbage after the certificate is refused too
+  }
+  return cert;
+}
+
+}  // namespace
+
+x509_ptr parse_der(std::span<const std::uint8_t> der) {
+  if (der.empty() || der.size() > LONG_MAX) {
+    return nullptr;
+  }
+  const auto& slot = current_slot.get();
+  x509_ptr cert;
+  if (slot.rsa_libctx != nullptr) {
+    // Devices and CAs almost always have RSA keys: try the context that decodes only those.
+    // A structural failure is the same in any context; a key of another type reads as absent
+    // there, and the certificate is parsed again below.
+    cert = parse_der_in(slot.rsa_libctx, der);
+    if (!cert) {
+      return nullptr;
+    }
+    if (X509_get0_pubkey(cert.get()) == nullptr) {
+      cert.reset();
+    }
+    drain_errors();
+  }
+  if (!cert) {
+    cert = parse_der_in(slot.libctx, der);
+    if (!cert) {
+      return nullptr;
+    }
   }
   // Cache the decoded extensions now, while the object is still private to this thread.
   X509_check_purpose(cert.get(), -1, 0);

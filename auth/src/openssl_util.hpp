@@ -58,6 +58,10 @@ using x509_stack_ptr = std::unique_ptr<STACK_OF(X509), x509_stack_deleter>;
 OSSL_LIB_CTX* thread_libctx();
 /// SHA-256 fetched once in thread_libctx() (explicit fetch: no lookup per digest).
 const EVP_MD* thread_sha256();
+/// The context to run signature operations with `key` in: the one whose provider decoded it
+/// when that is this thread's RSA parse context (no key export per operation), else
+/// thread_libctx().
+OSSL_LIB_CTX* key_libctx(const EVP_PKEY* key);
 
 /// Pops every queued OpenSSL error on this thread; returns them joined with "; " (or "").
 std::string drain_errors();
@@ -65,8 +69,10 @@ std::string drain_errors();
 /// "what: <errors>" after draining, for failure details.
 std::string with_errors(std::string_view what);
 
-/// Parses exactly one DER certificate occupying all of `der` (trailing bytes → nullptr), in
-/// thread_libctx(), with its extensions cached (safe to share read-only afterwards).
+/// Parses exactly one DER certificate occupying all of `der` (trailing bytes → nullptr), with
+/// its extensions cached (safe to share read-only afterwards). Certificates with RSA keys are
+/// parsed in this thread's RSA-only context (a third of the decoder set-up), others in
+/// thread_libctx(); run signature checks with the key in key_libctx(key).
 x509_ptr parse_der(std::span<const std::uint8_t> der);
 std::vector<std::uint8_t> to_der(X509* cert);
 

@@ -114,7 +114,7 @@ std::optional<identity> run_x5c_jwt_checks(std::string_view username, std::strin
     check_signature(*jws, facts->device_key.get(), facts->key_libctx, log);
   } else if (device_key) {
     // explain mode: report it despite the chain (the key was parsed in this thread)
-    check_signature(*jws, device_key.get(), thread_libctx(), log);
+    check_signature(*jws, device_key.get(), key_libctx(device_key.get()), log);
   }
   if (log.failed() || !facts) {
     return std::nullopt;

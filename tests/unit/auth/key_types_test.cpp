@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include "portcullis/auth/mtls_verifier.hpp"
 #include "portcullis/auth/trust_store.hpp"
@@ -20,10 +21,21 @@ namespace {
 using namespace portcullis::auth;
 using namespace portcullis::auth::test;
 
-// A fresh private key of `type` ("EC" P-256, "X25519", "ED25519") as PKCS#8 PEM.
+// A fresh private key of `type` ("EC" P-256, "RSA-PSS" 2048, "X25519", "ED25519") as PKCS#8 PEM.
 std::string key_pem(const char* type) {
-  EVP_PKEY* raw = std::string(type) == "EC" ? EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")
-                                            : EVP_PKEY_Q_keygen(nullptr, nullptr, type);
+  EVP_PKEY* raw = nullptr;
+  if (std::string(type) == "EC") {
+    raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+  } else if (std::string(type) == "RSA-PSS") {
+    std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(
+        EVP_PKEY_CTX_new_from_name(nullptr, "RSA-PSS", nullptr), &EVP_PKEY_CTX_free);
+    REQUIRE(ctx != nullptr);
+    REQUIRE(EVP_PKEY_keygen_init(ctx.get()) == 1);
+    REQUIRE(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx.get(), 2048) == 1);
+    REQUIRE(EVP_PKEY_generate(ctx.get(), &raw) == 1);
+  } else {
+    raw = EVP_PKEY_Q_keygen(nullptr, nullptr, type);
+  }
   REQUIRE(raw != nullptr);
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(raw, &EVP_PKEY_free);
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
@@ -92,6 +104,19 @@ TEST_CASE("a device key type outside the decoded set is refused with a reason", 
     CHECK(r.error().code == reason::jwt_x5c);
     CHECK_THAT(r.error().detail, Catch::Contains("unsupported type (X25519)"));
   }
+}
+
+// Certificates are parsed in an RSA-only context first (openssl_util.cpp); an RSA-PSS key must
+// not be read as a plain RSA one there, and must still be read (in the full context).
+TEST_CASE("an RSA-PSS device certificate validates over mTLS", "[auth][keys]") {
+  const auto& f = pki_fixture();
+  pki::device_options o;
+  o.valid = pki::days_from(now, 365);
+  o.key_pem = key_pem("RSA-PSS");
+  auto device = must(pki::make_device_cert(client_id, f.intermediate, o));
+  auto r = verify_mtls({der_of(device), f.der(f.intermediate)}, client_id, *f.root_store, now);
+  INFO((r ? std::string() : r.error().detail));
+  CHECK(r);
 }
 
 TEST_CASE("an Ed25519 device certificate validates over mTLS", "[auth][keys]") {
