@@ -371,17 +371,8 @@ class tls_connection final : public connection {
 
 }  // namespace
 
-std::shared_ptr<connection> make_tcp_connection(broker_context& ctx, const listener_config& l, worker& w,
-                                                worker_socket&& socket, std::string remote) {
-  // Take the descriptor out of Asio's reactor: the worker's epoll set watches it
-  // until the connection gets busy (tcp_connection).
-  boost::system::error_code ec;
-  bool v6 = socket.local_endpoint(ec).address().is_v6();
-  int fd = socket.release(ec);
-  if (ec) {
-    socket.close(ec);
-    fd = -1;  // start() closes the connection
-  }
+std::shared_ptr<connection> make_tcp_connection(broker_context& ctx, const listener_config& l, worker& w, int fd,
+                                                bool v6, std::string remote) {
   return std::make_shared<tcp_connection>(ctx, l, w, fd, v6, std::move(remote));
 }
 

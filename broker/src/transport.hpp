@@ -17,11 +17,11 @@ namespace portcullis::broker {
 using worker_socket =
     boost::asio::ip::tcp::socket::rebind_executor<boost::asio::io_context::executor_type>::other;
 
-/// Creates a connection over a plain TCP socket (already accepted, on its worker).
-/// The descriptor leaves Asio's reactor for the worker's own epoll set
-/// (worker::watch), which is what keeps an idle connection small.
-std::shared_ptr<connection> make_tcp_connection(broker_context& ctx, const listener_config& l, worker& w,
-                                                worker_socket&& socket, std::string remote);
+/// Creates a connection over a plain TCP socket: `fd`, accepted non-blocking, owned from here
+/// (closed by the connection, also when it fails to start). The worker's own epoll set
+/// watches it (worker::watch), which is what keeps an idle connection small.
+std::shared_ptr<connection> make_tcp_connection(broker_context& ctx, const listener_config& l, worker& w, int fd,
+                                                bool v6, std::string remote);
 
 /// Creates a connection over TLS; the handshake runs in start().
 std::shared_ptr<connection> make_tls_connection(broker_context& ctx, const listener_config& l, worker& w,

@@ -1,10 +1,12 @@
 """Connection limits (SPEC §6): keep-alive at 1.5 x, connect timeout, max_connections."""
 
+import os
+import resource
 import socket
 import time
 
 from broker_harness import wait_until
-from mqtt_helpers import PINGREQ_PACKET, PINGRESP, RawClient, connect_packet, raw_connected
+from mqtt_helpers import PINGREQ_PACKET, PINGRESP, RawClient, connect_packet, raw_connected, round_trip
 
 
 def test_silent_client_is_closed_after_one_and_a_half_keepalives(broker):
@@ -132,3 +134,39 @@ def test_max_connections_slot_is_freed_after_refusal(broker_factory):
         return True
 
     wait_until(admitted, 5, interval=0.1, what="a connection after refusals")
+
+
+def test_running_out_of_descriptors_pauses_accepting_and_then_serves_the_queue(broker_factory):
+    """EMFILE on accept: logged, the daemon keeps running, the queued clients are served once
+    descriptors are free again (the accept loop backs off instead of spinning or stopping)."""
+    broker = broker_factory()
+    port = broker.port()
+    pid = broker.pid
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    in_use = len(os.listdir(f"/proc/{pid}/fd"))
+    mark = broker.log_mark()
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 2, hard))
+    clients = []
+    try:
+        for _ in range(6):
+            c = RawClient(port)  # the kernel completes the handshake and queues it
+            c.send(connect_packet(f"fd-starved-{len(clients)}"))
+            clients.append(c)
+        broker.wait_log(r"accept on mqtt failed: Too many open files", timeout=5, start=mark)
+        assert broker.is_running()
+        waiting = []
+        for c in clients:
+            try:
+                assert c.read_packet(0.3).type == 2
+            except TimeoutError:
+                waiting.append(c)
+        assert waiting, "every client was served despite the descriptor limit"
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        for c in waiting:
+            p = c.read_packet(5)
+            assert p.type == 2 and p.body[1] == 0, f"CONNACK {p.body!r}"
+        round_trip(port, "after-fd-starvation")
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        for c in clients:
+            c.close()
