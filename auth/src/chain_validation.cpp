@@ -20,6 +20,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "base64.hpp"
+#include "lean_provider.hpp"
 #include "portcullis/auth/x5c_jwt_verifier.hpp"
 
 namespace portcullis::auth::detail {
@@ -252,7 +253,7 @@ std::optional<std::vector<x509_ptr>> parse_chain(const std::vector<std::vector<s
       drain_errors();
       log.fail(failure_reason, "certificate " + std::to_string(i) + " (" + subject_of(cert.get()) +
                                    ") has a public key of an unsupported type (" + public_key_algorithm(cert.get()) +
-                                   "); supported: RSA, RSA-PSS, EC, Ed25519, Ed448");
+                                   "); supported: " + supported_key_types());
       return std::nullopt;
     }
     chain.push_back(std::move(cert));

@@ -34,13 +34,20 @@
 namespace portcullis::auth::detail {
 namespace {
 
-// Key types a device chain, a tenant CA or a TLS client certificate may carry.
-constexpr std::array<std::string_view, 5> key_types{"RSA", "RSA-PSS", "EC", "ED25519", "ED448"};
+// Key types a device chain, a tenant CA or a TLS client certificate may carry: the provider's
+// name, and the usual spelling for messages.
+struct key_type {
+  std::string_view provider_name;
+  std::string_view display_name;
+};
+constexpr std::array<key_type, 5> key_types{{
+    {"RSA", "RSA"}, {"RSA-PSS", "RSA-PSS"}, {"EC", "EC"}, {"ED25519", "Ed25519"}, {"ED448", "Ed448"}}};
 
 struct lean_instance {
   OSSL_PROVIDER* backing = nullptr;      // the default provider, in a private context of its own
   std::vector<OSSL_ALGORITHM> decoders;  // terminated by an empty entry
   std::vector<OSSL_ALGORITHM> keymgmt;   // terminated; empty = the default provider's own list
+  std::vector<OSSL_ALGORITHM> ciphers;   // terminated; empty = the default provider's own list
 };
 
 // The default provider's algorithms must be called with its own provider context, so the lean
@@ -82,7 +89,7 @@ std::string_view first_name(const char* names) {
 
 bool is_key_type(std::string_view name) {
   for (auto k : key_types) {
-    if (name == k) return true;
+    if (name == k.provider_name) return true;
   }
   return false;
 }
@@ -100,6 +107,24 @@ bool is_wanted_decoder(const OSSL_ALGORITHM& a) {
 
 bool is_wanted_keymgmt(const OSSL_ALGORITHM& a) {
   return is_key_type(first_name(a.algorithm_names));
+}
+
+// TLS: the symmetric ciphers of the cipher suites OpenSSL offers by default (AES-GCM, AES-CCM,
+// AES-CBC, ChaCha20-Poly1305), the stitched AES-CBC-HMAC variants libssl prefers for CBC
+// suites, and the AES modes random generators and ticket keys use. OpenSSL 3.0 keeps every
+// cipher a provider lists in the context's method store once libssl fetches one, and each
+// certificate parse walks that whole store twice: 16 ciphers instead of 124 make a client
+// certificate's parse in a TLS context a third cheaper. (Camellia, ARIA, SEED, DES, ... are
+// not in OpenSSL's default cipher list, so no suite the broker offers goes away.)
+bool is_tls_cipher(const OSSL_ALGORITHM& a) {
+  std::string_view name = first_name(a.algorithm_names);
+  for (std::string_view c : {"AES-128-GCM", "AES-256-GCM", "AES-128-CCM", "AES-256-CCM", "AES-128-CBC", "AES-256-CBC",
+                             "AES-128-CBC-HMAC-SHA1", "AES-256-CBC-HMAC-SHA1", "AES-128-CBC-HMAC-SHA256",
+                             "AES-256-CBC-HMAC-SHA256", "ChaCha20-Poly1305", "ChaCha20", "AES-128-CTR", "AES-256-CTR",
+                             "AES-128-ECB", "AES-256-ECB"}) {
+    if (name == c) return true;
+  }
+  return false;
 }
 
 // The rsa_parse profile: with the key type known from the certificate, the RSA decoder alone
@@ -135,6 +160,7 @@ const OSSL_ALGORITHM* lean_query(void* provctx, int operation, int* no_cache) {
   if (self == nullptr) return nullptr;
   if (operation == OSSL_OP_DECODER) return self->decoders.data();
   if (operation == OSSL_OP_KEYMGMT && !self->keymgmt.empty()) return self->keymgmt.data();
+  if (operation == OSSL_OP_CIPHER && !self->ciphers.empty()) return self->ciphers.data();
   return OSSL_PROVIDER_query_operation(self->backing, operation, no_cache);
 }
 
@@ -187,10 +213,14 @@ int lean_init(lean_profile profile, const OSSL_DISPATCH** out, void** provctx) {
     self.keymgmt = filtered(OSSL_PROVIDER_query_operation(backing, OSSL_OP_KEYMGMT, &no_cache),
                             rsa_only ? is_rsa_keymgmt : is_wanted_keymgmt);
   }
-  // A default provider that names its algorithms differently would leave RSA out: refuse, and
-  // the caller falls back to a plain context.
+  if (profile == lean_profile::tls) {
+    self.ciphers = filtered(OSSL_PROVIDER_query_operation(backing, OSSL_OP_CIPHER, &no_cache), is_tls_cipher);
+  }
+  // A default provider that names its algorithms differently would leave RSA (or AES-GCM) out:
+  // refuse, and the caller falls back to a plain context.
   bool complete = offers(self.decoders, "RSA") && (rsa_only || offers(self.decoders, "DER")) &&
-                  (profile == lean_profile::tls || offers(self.keymgmt, "RSA"));
+                  (profile == lean_profile::tls ? offers(self.ciphers, "AES-128-GCM") && offers(self.ciphers, "AES-256-GCM")
+                                                : offers(self.keymgmt, "RSA"));
   if (!complete) {
     OSSL_PROVIDER_unload(backing);
     OSSL_LIB_CTX_free(backing_ctx);
@@ -220,6 +250,18 @@ int lean_tls_init(const OSSL_CORE_HANDLE*, const OSSL_DISPATCH*, const OSSL_DISP
 }
 
 }  // namespace
+
+const std::string& supported_key_types() {
+  static const std::string text = [] {
+    std::string out;
+    for (auto k : key_types) {
+      if (!out.empty()) out += ", ";
+      out += k.display_name;
+    }
+    return out;
+  }();
+  return text;
+}
 
 bool default_context_is_plain() {
   static const bool plain = [] {

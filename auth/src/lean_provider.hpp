@@ -2,6 +2,8 @@
 // Library contexts running the "lean" provider: OpenSSL's default provider with fewer
 // algorithms on show, so that OpenSSL 3.0's per-parse decoder set-up has less to build.
 
+#include <string>
+
 #include <openssl/types.h>
 
 namespace portcullis::auth::detail {
@@ -15,10 +17,14 @@ enum class lean_profile {
   /// decoder and key manager only. A certificate with any other key parses with the key absent
   /// and is parsed again in a verify context. A third of the verify context's parse cost.
   rsa_parse,
-  /// TLS server contexts: the same decoders, every other operation of the default provider
-  /// (key exchange groups, ciphers, KDFs, RNG) as it is.
+  /// TLS server contexts: the same decoders, the symmetric ciphers of OpenSSL's default
+  /// cipher suites (AES, ChaCha20-Poly1305), every other operation of the default provider
+  /// (key exchange groups, signatures, digests, KDFs, RNG) as it is.
   tls,
 };
+
+/// "RSA, RSA-PSS, EC, Ed25519, Ed448": the key types the verify profile decodes, for messages.
+const std::string& supported_key_types();
 
 /// True when the default library context runs the plain default provider and nothing else
 /// (no FIPS, no provider from openssl.cnf): only then is a private context equivalent.

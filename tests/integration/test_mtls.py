@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import ssl
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -315,3 +316,40 @@ def test_operator_openssl_config_with_extra_providers_is_honoured(env, tmp_path,
         assert {cid, cid2} <= {a["name"] for a in b.admin.agents("plant")}
     finally:
         brokers.stop_all()
+
+
+@pytest.mark.parametrize("suite", [
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-AES128-SHA",
+    "ECDHE-RSA-AES256-SHA384",
+])
+def test_mtls_device_connects_over_each_common_tls12_suite(env, suite):
+    """The TLS contexts list only the ciphers of OpenSSL's default suites (lean provider): each
+    TLS 1.2 suite a device commonly uses still negotiates, mTLS authentication included."""
+    cid = unique_id("mtls-suite")
+    dev = env.pki.device("mtls-suite", cid, env.tenant_ca, client_auth=True)
+    ctx = client_ctx(env, dev)
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(suite)
+    rc, raw = _mtls_connect(env.broker.port("mqtts"), cid, ctx)
+    try:
+        assert raw.sock.cipher()[0] == suite
+        assert rc == 0, f"CONNACK {rc} over {suite}"
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize("suite", ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                                   "TLS_CHACHA20_POLY1305_SHA256"])
+def test_each_tls13_suite_negotiates(env, suite):
+    """Python cannot restrict TLS 1.3 suites; openssl s_client can (handshake with a client
+    certificate, then EOF)."""
+    dev = env.pki.device("tls13-suite", unique_id("tls13-suite"), env.tenant_ca, client_auth=True)
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{env.broker.port('mqtts')}", "-tls1_3",
+                        "-ciphersuites", suite, "-CAfile", str(env.server_ca[0]), "-cert", str(dev[0]),
+                        "-key", str(dev[1]), "-brief"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20)
+    out = r.stdout + r.stderr
+    assert f"Ciphersuite: {suite}" in out, out
