@@ -281,6 +281,14 @@ std::string chain_key(chain_kind kind, const std::vector<std::vector<std::uint8_
   return sha256_hex_of(buf);
 }
 
+std::string x5c_key(std::string_view header_b64) {
+  std::vector<std::uint8_t> buf;
+  buf.reserve(1 + header_b64.size());
+  buf.push_back(static_cast<std::uint8_t>(chain_kind::x5c_header));
+  buf.insert(buf.end(), header_b64.begin(), header_b64.end());
+  return sha256_hex_of(buf);
+}
+
 std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, const trust_store& store,
                                           std::int64_t now, const chain_policy& policy, rule_log& log) {
   X509* device = chain.front().get();

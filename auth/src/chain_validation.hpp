@@ -56,10 +56,17 @@ std::optional<std::vector<x509_ptr>> parse_chain(const std::vector<std::vector<s
 
 /// Which rules a cached chain passed: x5c (ordered, device profile, no purpose) or mTLS
 /// (any order, purpose sslclient). Part of the cache key, so one never stands for the other.
-enum class chain_kind : std::uint8_t { x5c = 1, mtls = 2 };
+/// x5c_header: an x5c JWT's whole header (alg, typ and x5c), see x5c_key.
+enum class chain_kind : std::uint8_t { x5c = 1, mtls = 2, x5c_header = 3 };
 
 /// SHA-256 over the kind and the length-prefixed DERs: the chain_cache key.
 std::string chain_key(chain_kind kind, const std::vector<std::vector<std::uint8_t>>& ders);
+
+/// The chain_cache key of an x5c JWT: SHA-256 over chain_kind::x5c_header and the header part
+/// of the compact JWS exactly as sent (base64url). The header carries the x5c chain and the
+/// header rules' inputs, so an entry stands for "this header passed every header, x5c and chain
+/// rule" and a reconnect needs neither to decode nor to parse it.
+std::string x5c_key(std::string_view header_b64);
 
 /// Runs every chain rule of `policy` and records each. Returns the facts when all passed.
 std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, const trust_store& store,

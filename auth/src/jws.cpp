@@ -151,7 +151,12 @@ void check_times(const rapidjson::Document& claims, const x5c_options& options, 
 
 }  // namespace
 
-std::optional<parsed_jws> parse_jws(std::string_view token, rule_log& log) {
+std::string_view jws_header_part(std::string_view token) {
+  auto dot = token.find('.');
+  return dot == std::string_view::npos ? std::string_view() : token.substr(0, dot);
+}
+
+std::optional<parsed_jws> parse_jws(std::string_view token, rule_log& log, bool decode_header) {
   if (token.size() > max_password_bytes) {
     log.fail(reason::jwt_format, "password is " + std::to_string(token.size()) + " bytes, limit " +
                                      std::to_string(max_password_bytes));
@@ -167,7 +172,7 @@ std::optional<parsed_jws> parse_jws(std::string_view token, rule_log& log) {
                                      token.substr(dot2 + 1)};
   static constexpr const char* names[3] = {"header", "payload", "signature"};
   std::vector<std::uint8_t> decoded[3];
-  for (int i = 0; i < 3; ++i) {
+  for (int i = decode_header ? 0 : 1; i < 3; ++i) {
     auto bytes = decode_base64url(parts[i]);
     if (!bytes) {
       log.fail(reason::jwt_format, std::string(names[i]) + " is not unpadded base64url");
@@ -176,7 +181,7 @@ std::optional<parsed_jws> parse_jws(std::string_view token, rule_log& log) {
     decoded[i] = std::move(*bytes);
   }
   parsed_jws out;
-  for (int i = 0; i < 2; ++i) {
+  for (int i = decode_header ? 0 : 1; i < 2; ++i) {
     std::string_view json(reinterpret_cast<const char*>(decoded[i].data()), decoded[i].size());
     auto doc = parse_strict_object(json);
     if (!doc) {

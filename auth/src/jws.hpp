@@ -23,8 +23,13 @@ struct parsed_jws {
 };
 
 /// jwt.format: size ≤ max_password_bytes, exactly three '.'-separated strict base64url parts,
-/// header and claims strict JSON objects. Records jwt.format (pass or fail).
-std::optional<parsed_jws> parse_jws(std::string_view token, rule_log& log);
+/// header and claims strict JSON objects. Records jwt.format (pass or fail). Without
+/// `decode_header` the header part is left undecoded (`header` stays null): the caller knows
+/// it passed before, byte for byte (a chain cache hit, see x5c_key).
+std::optional<parsed_jws> parse_jws(std::string_view token, rule_log& log, bool decode_header = true);
+
+/// The header part of a compact JWS ("" when `token` has no '.').
+std::string_view jws_header_part(std::string_view token);
 
 /// jwt.alg (exactly "RS256"), jwt.typ (exactly "JWT"), and refuses key-bearing header
 /// parameters (jwk, jku, x5u → jwt.x5c) and crit (→ jwt.format: no extensions understood).

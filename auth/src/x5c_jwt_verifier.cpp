@@ -1,11 +1,16 @@
 // verify_x5c_jwt and the shared rule sequence behind it and `token explain` (SPEC §4.1).
 //
 // Sequence (cheap first): username → client id length → JWS format → header (alg, typ, key
-// parameters) → claims → x5c decoding → [cache hit: skip to tenant] → certificate parsing →
-// chain rules (chain_validation.cpp) → ten vs CA tenant → RS256 signature. A cache hit skips
-// only certificate parsing and path validation; every claim and the signature are checked on
-// every connect. In explain mode each stage runs whenever its inputs exist, so one report
-// shows every broken rule.
+// parameters) → claims → x5c decoding → certificate parsing → chain rules
+// (chain_validation.cpp) → ten vs CA tenant → RS256 signature.
+//
+// The chain cache is keyed by the JWS header exactly as sent (x5c_key): a hit means this very
+// header passed the header, x5c and chain rules, against a CA still registered and within the
+// chain's validity. It skips decoding and parsing the header (mostly the base64 certificates),
+// the header rules, certificate parsing and path validation; the rules before and after the
+// header run in the same order as on a miss, so a hit reports the same first failure. Every
+// claim and the signature are checked on every connect. In explain mode (no cache) each stage
+// runs whenever its inputs exist, so one report shows every broken rule.
 
 #include "portcullis/auth/x5c_jwt_verifier.hpp"
 
@@ -42,22 +47,15 @@ identity make_identity(const chain_facts& facts, std::string_view client_id, con
   return id;
 }
 
-// Certificate stage: cache lookup, else parse + validate (+ insert). Returns the facts, or
-// nullopt with the failure recorded. `device_key_out` keeps the parsed device key for explain
-// mode, so the signature can still be reported when the chain is broken.
+// Certificate stage of a cache miss: parse + validate (+ insert under `key` when caching).
+// Returns the facts, or nullopt with the failure recorded. `device_key_out` keeps the parsed
+// device key for explain mode, so the signature can still be reported when the chain is broken.
 std::optional<chain_facts> certificate_stage(const parsed_jws& jws, const trust_store& store, std::int64_t now,
-                                             chain_cache* cache, rule_log& log, evp_pkey_ptr& device_key_out) {
+                                             chain_cache* cache, const std::string& key, rule_log& log,
+                                             evp_pkey_ptr& device_key_out) {
   auto ders = decode_x5c(jws.header.HasMember("x5c") ? &jws.header["x5c"] : nullptr, log);
   if (!ders) {
     return std::nullopt;
-  }
-  std::string key;
-  if (cache != nullptr) {
-    key = chain_key(chain_kind::x5c, *ders);
-    if (auto hit = chain_cache_access::lookup(*cache, key, store, now)) {
-      log.pass_lazy(reason::jwt_x5c, [&] { return "chain cached (validated against CA " + hit->ca_id + ")"; });
-      return hit;
-    }
   }
   auto chain = parse_chain(*ders, reason::jwt_x5c, log, &store);
   if (!chain) {
@@ -89,20 +87,34 @@ std::optional<identity> run_x5c_jwt_checks(std::string_view username, std::strin
   if (!check_client_id_length(client_id, options.client_id_min, options.client_id_max, log) && log.stop()) {
     return std::nullopt;
   }
-  auto jws = parse_jws(password, log);
+  std::string key;
+  std::optional<chain_facts> cached;
+  if (cache != nullptr && password.size() <= max_password_bytes) {
+    key = x5c_key(jws_header_part(password));
+    cached = chain_cache_access::lookup(*cache, key, store, now);
+  }
+  auto jws = parse_jws(password, log, !cached);
   if (!jws) {
     return std::nullopt;  // nothing below has inputs
   }
-  check_header(jws->header, log);
-  if (log.stop()) {
-    return std::nullopt;
+  if (!cached) {
+    check_header(jws->header, log);
+    if (log.stop()) {
+      return std::nullopt;
+    }
   }
   auto claims = check_claims(jws->claims, client_id, options, now, log);
   if (log.stop()) {
     return std::nullopt;
   }
   evp_pkey_ptr device_key;
-  auto facts = certificate_stage(*jws, store, now, cache, log, device_key);
+  std::optional<chain_facts> facts;
+  if (cached) {
+    facts = std::move(cached);
+    log.pass_lazy(reason::jwt_x5c, [&] { return "chain cached (validated against CA " + facts->ca_id + ")"; });
+  } else {
+    facts = certificate_stage(*jws, store, now, cache, key, log, device_key);
+  }
   if (log.stop()) {
     return std::nullopt;
   }

@@ -52,24 +52,23 @@ agent_record read_agent(const detail::statement& st) {
   return agent;
 }
 
-result<agent_record> read_one_agent(detail::connection& conn, detail::statement& st, const std::string& what) {
-  auto row = st.step();
-  if (!row) {
-    return row.error();
+result<agent_record> one_agent(detail::connection& conn, result<std::optional<agent_record>> found,
+                               const std::string& what) {
+  if (!found) {
+    return found.error();
   }
-  if (!*row) {
+  if (!*found) {
     return conn.fail(errc::not_found, "store: no agent " + what);
   }
-  return read_agent(st);
+  return std::move(**found);
 }
 
 result<agent_record> agent_by_client_id(detail::connection& conn, const std::string& tenant,
                                         const std::string& client_id) {
-  auto st = conn.query(PORTCULLIS_AGENT_SELECT "WHERE a.tenant = ? AND a.client_id = ?", tenant, client_id);
-  if (!st) {
-    return st.error();
-  }
-  return read_one_agent(conn, *st, "with client id '" + client_id + "'");
+  return one_agent(conn,
+                   conn.first<agent_record>(read_agent, PORTCULLIS_AGENT_SELECT "WHERE a.tenant = ? AND a.client_id = ?",
+                                            tenant, client_id),
+                   "with client id '" + client_id + "'");
 }
 
 /// The binding of a client id, in any tenant (client ids are unique system-wide).
@@ -279,11 +278,8 @@ result<std::vector<agent_record>> database::list_agents(const std::string& tenan
 }
 
 result<agent_record> database::get_agent(const std::string& tenant, const std::string& id) {
-  auto st = conn_->query(PORTCULLIS_AGENT_SELECT "WHERE a.tenant = ? AND a.id = ?", tenant, id);
-  if (!st) {
-    return st.error();
-  }
-  return read_one_agent(*conn_, *st, "'" + id + "' in tenant '" + tenant + "'");
+  return one_agent(*conn_, conn_->first<agent_record>(read_agent, PORTCULLIS_AGENT_SELECT "WHERE a.tenant = ? AND a.id = ?", tenant, id),
+                   "'" + id + "' in tenant '" + tenant + "'");
 }
 
 result<agent_record> database::find_agent_by_client_id(const std::string& tenant, const std::string& client_id) {

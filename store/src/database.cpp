@@ -25,15 +25,11 @@ result<void> apply_pragmas(detail::connection& conn, const options& opts) {
   if (opts.read_only) {
     return {};
   }
-  auto mode = conn.query("PRAGMA journal_mode = WAL");
+  auto mode = conn.first<std::string>([](detail::statement& st) { return st.get_text(0); }, "PRAGMA journal_mode = WAL");
   if (!mode) {
     return mode.error();
   }
-  auto row = mode->step();
-  if (!row) {
-    return row.error();
-  }
-  if (const std::string got = mode->get_text(0); got != "wal") {
+  if (const std::string got = mode->value_or(""); got != "wal") {
     return conn.fail(errc::io, "store: journal_mode WAL not available (got '" + got + "')");
   }
   return conn.exec_script(opts.synchronous == synchronous_mode::full ? "PRAGMA synchronous = FULL"

@@ -10,6 +10,8 @@
  */
 #include "portcullis/store/database.hpp"
 
+#include <array>
+
 #include "connection.hpp"
 
 namespace portcullis::store {
@@ -71,30 +73,35 @@ result<void> database::checkpoint(checkpoint_mode mode) {
 }
 
 result<store_stats> database::stats() {
-  auto st = conn_->query(
+  auto counts = conn_->first<std::array<std::int64_t, 11>>(
+      [](detail::statement& st) {
+        std::array<std::int64_t, 11> n{};
+        for (int i = 0; i < static_cast<int>(n.size()); ++i) {
+          n[static_cast<std::size_t>(i)] = st.get_int64(i);
+        }
+        return n;
+      },
       "SELECT (SELECT count(*) FROM tenants), (SELECT count(*) FROM registration_codes),"
       " (SELECT count(*) FROM cas), (SELECT count(*) FROM assets), (SELECT count(*) FROM agents),"
       " (SELECT count(*) FROM bindings), (SELECT count(*) FROM admin_tokens), (SELECT count(*) FROM sessions),"
       " (SELECT count(*) FROM subscriptions), (SELECT count(*) FROM messages), (SELECT count(*) FROM queue)");
-  if (!st) {
-    return st.error();
+  if (!counts) {
+    return counts.error();
   }
-  if (auto row = st->step(); !row) {
-    return row.error();
-  }
+  const auto n = counts->value_or(std::array<std::int64_t, 11>{});  // an aggregate always has its row
   store_stats out;
   out.path = conn_->path();
-  out.tenants = st->get_int64(0);
-  out.registration_codes = st->get_int64(1);
-  out.cas = st->get_int64(2);
-  out.assets = st->get_int64(3);
-  out.agents = st->get_int64(4);
-  out.bindings = st->get_int64(5);
-  out.admin_tokens = st->get_int64(6);
-  out.sessions = st->get_int64(7);
-  out.subscriptions = st->get_int64(8);
-  out.messages = st->get_int64(9);
-  out.queue_entries = st->get_int64(10);
+  out.tenants = n[0];
+  out.registration_codes = n[1];
+  out.cas = n[2];
+  out.assets = n[3];
+  out.agents = n[4];
+  out.bindings = n[5];
+  out.admin_tokens = n[6];
+  out.sessions = n[7];
+  out.subscriptions = n[8];
+  out.messages = n[9];
+  out.queue_entries = n[10];
   return out;
 }
 

@@ -184,27 +184,19 @@ int latest_schema_version() noexcept { return builtin[std::size(builtin) - 1].ve
 namespace detail {
 
 result<int> read_schema_version(connection& conn) {
-  auto table = conn.query("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_version'");
-  if (!table) {
-    return table.error();
+  auto tables = conn.int64_of("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_version'");
+  if (!tables) {
+    return tables.error();
   }
-  auto row = table->step();
-  if (!row) {
-    return row.error();
-  }
-  if (table->get_int64(0) == 0) {
+  if (*tables == 0) {
     return 0;
   }
   // schema_version is created by apply_migrations below, so prepare it only now.
-  auto version = conn.query("SELECT max(version) FROM schema_version");
+  auto version = conn.int64_of("SELECT max(version) FROM schema_version");  // NULL (empty table) reads as 0
   if (!version) {
     return version.error();
   }
-  auto vrow = version->step();
-  if (!vrow) {
-    return vrow.error();
-  }
-  return static_cast<int>(version->get_int64(0));  // NULL (empty table) reads as 0
+  return static_cast<int>(*version);
 }
 
 namespace {

@@ -19,21 +19,24 @@ namespace detail {
 
 result<void> consume_code(connection& conn, const std::string& tenant, const std::string& code,
                           std::int64_t now) {
-  auto st = conn.query("SELECT tenant, expires_at, used_at FROM registration_codes WHERE code = ?", code);
-  if (!st) {
-    return st.error();
-  }
-  auto row = st->step();
+  struct code_row {
+    std::string tenant;
+    std::int64_t expires_at;
+    bool used;
+  };
+  auto row = conn.first<code_row>(
+      [](statement& st) { return code_row{st.get_text(0), st.get_int64(1), !st.is_null(2)}; },
+      "SELECT tenant, expires_at, used_at FROM registration_codes WHERE code = ?", code);
   if (!row) {
     return row.error();
   }
-  if (!*row || st->get_text(0) != tenant) {
+  if (!*row || (*row)->tenant != tenant) {
     return conn.fail(errc::not_found, "store: no such registration code for tenant '" + tenant + "'");
   }
-  if (!st->is_null(2)) {
+  if ((*row)->used) {
     return conn.fail(errc::already_used, "store: registration code already used");
   }
-  if (now >= st->get_int64(1)) {
+  if (now >= (*row)->expires_at) {
     return conn.fail(errc::expired, "store: registration code expired");
   }
   if (auto done = conn.exec("UPDATE registration_codes SET used_at = ? WHERE code = ? AND used_at IS NULL", now,

@@ -55,6 +55,29 @@ TEST_CASE("chain cache", "[auth][cache]") {
     REQUIRE_FALSE(r);
     CHECK(r.error().code == reason::jwt_ten);
   }
+  SECTION("an entry is keyed by the whole header: any other header is a miss and meets every header rule") {
+    // Same x5c, another algorithm: not a hit, refused by the header rule.
+    auto alg = valid_builder();
+    alg.set_header("alg", quote("RS512"));
+    auto r = verify(alg.build(), *f.root_store, cache);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::jwt_alg);
+    // Same x5c, an extra (harmless) header parameter: a miss that validates and adds an entry.
+    auto kid = valid_builder();
+    kid.set_header("kid", quote("k1"));
+    REQUIRE(verify(kid.build(), *f.root_store, cache));
+    CHECK(cache.stats().hits == 0);
+    CHECK(cache.size() == 2);
+    REQUIRE(verify(kid.build(), *f.root_store, cache));
+    CHECK(cache.stats().hits == 1);
+  }
+  SECTION("a hit reports a broken payload as a miss does") {
+    std::string broken = token.substr(0, token.find('.') + 1) + "!!!." + token.substr(token.rfind('.') + 1);
+    auto r = verify(broken, *f.root_store, cache);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::jwt_format);
+    CHECK_THAT(r.error().detail, Catch::Contains("payload"));
+  }
   SECTION("CA removed from the trust store: miss, then refused") {
     auto without = trust_store::create({{"ca-other", "other", f.der(f.evil_root)}});
     auto r = verify(token, *without, cache);
