@@ -86,6 +86,9 @@ struct server::impl {
     const listener_config* cfg;
     std::size_t index;
     tcp::acceptor acceptor;
+    // Out of descriptors: the pause before accepting again. One per listener: a timer shared
+    // by two starved listeners would cancel the first one's wait, and it would never resume.
+    asio::steady_timer backoff;
     // One TLS context per worker, each in its own OpenSSL library context (tls_context.hpp).
     // Empty for plain TCP. Replaced on SIGHUP; read and written on the control thread only.
     std::vector<std::shared_ptr<asio::ssl::context>> tls;
@@ -111,7 +114,6 @@ struct server::impl {
   std::vector<std::unique_ptr<mqtt_listener>> listeners;
   asio::signal_set signals{control, SIGINT, SIGTERM, SIGHUP};
   asio::steady_timer housekeeping{control};
-  asio::steady_timer accept_backoff{control};
   std::map<std::string, std::uint16_t> ports;
   bool stopping = false;
 
@@ -147,7 +149,7 @@ void server::impl::bind_listeners() {
     } else {
       ep = tcp::endpoint(addr, lc.port);
     }
-    auto l = std::make_unique<mqtt_listener>(mqtt_listener{&lc, i, tcp::acceptor(control), {}});
+    auto l = std::make_unique<mqtt_listener>(mqtt_listener{&lc, i, tcp::acceptor(control), asio::steady_timer(control), {}});
     if (lc.tls) l->tls = make_tls_contexts(lc, i, workers.size());
     l->acceptor.open(ep.protocol(), ec);
     if (!ec) l->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
@@ -201,13 +203,17 @@ void server::impl::do_accept(mqtt_listener& l) {
       }
       int err = errno;
       if (err == EAGAIN || err == EWOULDBLOCK) break;
-      // That connection is gone already (reset while queued) or a signal interrupted us: next.
-      if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+      // That connection is gone already (reset while queued, or a network error pending on it,
+      // which accept(2) reports in its place) or a signal interrupted us: next.
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == ENETDOWN || err == ENOPROTOOPT ||
+          err == EHOSTDOWN || err == ENONET || err == EHOSTUNREACH || err == EOPNOTSUPP || err == ENETUNREACH) {
+        continue;
+      }
       // Out of file descriptors or memory: log, wait a little, carry on (Asio's
       // throttling_proxy): never stop accepting for good.
       logger("broker")->warn("accept on {} failed: {}", l.cfg->name, std::strerror(err));
-      accept_backoff.expires_after(100ms);
-      accept_backoff.async_wait([this, &l](const boost::system::error_code& wec) {
+      l.backoff.expires_after(100ms);
+      l.backoff.async_wait([this, &l](const boost::system::error_code& wec) {
         if (!wec && !stopping) do_accept(l);
       });
       return;
@@ -315,10 +321,12 @@ void server::impl::stop() {
   ctx.stopping = true;
   sd_notify(0, "STOPPING=1");
   boost::system::error_code ec;
-  for (auto& l : listeners) l->acceptor.close(ec);
+  for (auto& l : listeners) {
+    l->acceptor.close(ec);
+    l->backoff.cancel();
+  }
   signals.cancel(ec);
   housekeeping.cancel();
-  accept_backoff.cancel();
   if (admin) admin->stop();
   workers.for_each_connection([](connection& c) { c.kick("broker stopping"); });
   control.stop();

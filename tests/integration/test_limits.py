@@ -137,10 +137,12 @@ def test_max_connections_slot_is_freed_after_refusal(broker_factory):
 
 
 def test_running_out_of_descriptors_pauses_accepting_and_then_serves_the_queue(broker_factory):
-    """EMFILE on accept: logged, the daemon keeps running, the queued clients are served once
-    descriptors are free again (the accept loop backs off instead of spinning or stopping)."""
-    broker = broker_factory()
-    port = broker.port()
+    """EMFILE on accept: logged, the daemon keeps running, the queued clients of every listener
+    are served once descriptors are free again (each listener backs off and resumes on its own:
+    two listeners starved together must both come back)."""
+    listeners = [{"name": name, "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["anonymous"]}
+                 for name in ("mqtt", "mqtt_b")]
+    broker = broker_factory({"listeners": listeners})
     pid = broker.pid
     soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
     in_use = len(os.listdir(f"/proc/{pid}/fd"))
@@ -148,11 +150,12 @@ def test_running_out_of_descriptors_pauses_accepting_and_then_serves_the_queue(b
     resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 2, hard))
     clients = []
     try:
-        for _ in range(6):
-            c = RawClient(port)  # the kernel completes the handshake and queues it
-            c.send(connect_packet(f"fd-starved-{len(clients)}"))
+        for i in range(8):
+            c = RawClient(broker.port(("mqtt", "mqtt_b")[i % 2]))  # the kernel queues it
+            c.send(connect_packet(f"fd-starved-{i}"))
             clients.append(c)
-        broker.wait_log(r"accept on mqtt failed: Too many open files", timeout=5, start=mark)
+        for name in ("mqtt", "mqtt_b"):
+            broker.wait_log(rf"accept on {name} failed: Too many open files", timeout=5, start=mark)
         assert broker.is_running()
         waiting = []
         for c in clients:
@@ -165,7 +168,8 @@ def test_running_out_of_descriptors_pauses_accepting_and_then_serves_the_queue(b
         for c in waiting:
             p = c.read_packet(5)
             assert p.type == 2 and p.body[1] == 0, f"CONNACK {p.body!r}"
-        round_trip(port, "after-fd-starvation")
+        round_trip(broker.port("mqtt"), "after-fd-starvation")
+        round_trip(broker.port("mqtt_b"), "after-fd-starvation-b")
     finally:
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
         for c in clients:
