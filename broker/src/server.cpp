@@ -187,12 +187,15 @@ void server::impl::write_ports() {
 // Accepts with accept4 on readiness rather than Asio's async_accept, which registers each new
 // socket with the control thread's reactor only for the worker to deregister it, and costs a
 // getpeername, a getsockname and an ioctl more: five system calls per connection saved. Each
-// wake-up drains the queue (the wait re-arms the edge-triggered registration, so a connection
-// that arrives in between wakes the next wait).
+// wake-up accepts until the queue is empty or after 256 attempts, so that a flood
+// cannot keep signals, the admin API and the other listeners waiting. Each wait re-arms the
+// edge-triggered registration (Asio modifies it), which reports a queue that is still not
+// empty at once.
 void server::impl::do_accept(mqtt_listener& l) {
   l.acceptor.async_wait(tcp::acceptor::wait_read, [this, &l](const boost::system::error_code& ec) {
     if (ec == asio::error::operation_aborted || stopping) return;
-    for (;;) {
+    constexpr int max_accepts_per_turn = 256;
+    for (int attempt = 0; attempt < max_accepts_per_turn; ++attempt) {
       sockaddr_storage peer{};
       socklen_t peer_len = sizeof peer;
       int fd = ::accept4(l.acceptor.native_handle(), reinterpret_cast<sockaddr*>(&peer), &peer_len,

@@ -174,3 +174,30 @@ def test_running_out_of_descriptors_pauses_accepting_and_then_serves_the_queue(b
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
         for c in clients:
             c.close()
+
+
+def test_a_queue_longer_than_one_accept_turn_is_served_in_full(broker_factory):
+    """The accept loop takes at most 256 connections per wake-up (fairness with signals and the
+    admin API) and must come back for the rest at once: 600 connections queued while the
+    daemon is stopped all get their CONNACK after it continues."""
+    import signal
+
+    broker = broker_factory()
+    port = broker.port()
+    clients = []
+    os.kill(broker.pid, signal.SIGSTOP)
+    try:
+        for i in range(600):
+            c = RawClient(port)  # completed by the kernel, queued for accept
+            c.send(connect_packet(f"queued-{i}"))
+            clients.append(c)
+    finally:
+        os.kill(broker.pid, signal.SIGCONT)
+    try:
+        for c in clients:
+            p = c.read_packet(10)
+            assert p.type == 2 and p.body[1] == 0, f"CONNACK {p.body!r}"
+        assert broker.is_running()
+    finally:
+        for c in clients:
+            c.close()
