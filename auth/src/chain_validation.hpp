@@ -54,10 +54,11 @@ std::optional<std::vector<x509_ptr>> parse_chain(const std::vector<std::vector<s
                                                  const trust_store* anchors = nullptr,
                                                  std::span<const std::shared_ptr<X509>> parsed = {});
 
-/// Which rules a cached chain passed: x5c (ordered, device profile, no purpose) or mTLS
-/// (any order, purpose sslclient). Part of the cache key, so one never stands for the other.
-/// x5c_header: an x5c JWT's whole header (alg, typ and x5c), see x5c_key.
-enum class chain_kind : std::uint8_t { x5c = 1, mtls = 2, x5c_header = 3 };
+/// Which rules a cached chain passed: mTLS (any order, purpose sslclient; keyed by its DERs,
+/// chain_key) or x5c (ordered, device profile, no purpose, and the header rules; keyed by the
+/// JWS header, x5c_key). Part of the cache key, so one never stands for the other. (1 was the
+/// x5c chain keyed by its DERs.)
+enum class chain_kind : std::uint8_t { mtls = 2, x5c_header = 3 };
 
 /// SHA-256 over the kind and the length-prefixed DERs: the chain_cache key.
 std::string chain_key(chain_kind kind, const std::vector<std::vector<std::uint8_t>>& ders);
