@@ -15,6 +15,8 @@
 #include "chain_validation.hpp"
 
 #include <algorithm>
+#include <array>
+#include <span>
 
 #include <openssl/evp.h>
 #include <openssl/x509_vfy.h>
@@ -264,29 +266,26 @@ std::optional<std::vector<x509_ptr>> parse_chain(const std::vector<std::vector<s
 }
 
 std::string chain_key(chain_kind kind, const std::vector<std::vector<std::uint8_t>>& ders) {
-  std::size_t total = 1;
-  for (const auto& der : ders) {
-    total += 4 + der.size();
+  const auto tag = static_cast<std::uint8_t>(kind);
+  std::vector<std::array<std::uint8_t, 4>> lengths(ders.size());  // big-endian, one per DER
+  std::vector<std::span<const std::uint8_t>> parts;
+  parts.reserve(1 + 2 * ders.size());
+  parts.emplace_back(&tag, 1);
+  for (std::size_t i = 0; i < ders.size(); ++i) {
+    auto n = static_cast<std::uint32_t>(ders[i].size());
+    lengths[i] = {static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
+                  static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+    parts.emplace_back(lengths[i]);
+    parts.emplace_back(ders[i]);
   }
-  std::vector<std::uint8_t> buf;
-  buf.reserve(total);
-  buf.push_back(static_cast<std::uint8_t>(kind));
-  for (const auto& der : ders) {
-    auto n = static_cast<std::uint32_t>(der.size());
-    for (int shift = 24; shift >= 0; shift -= 8) {
-      buf.push_back(static_cast<std::uint8_t>(n >> shift));
-    }
-    buf.insert(buf.end(), der.begin(), der.end());
-  }
-  return sha256_hex_of(buf);
+  return sha256_hex_of_parts(parts);
 }
 
 std::string x5c_key(std::string_view header_b64) {
-  std::vector<std::uint8_t> buf;
-  buf.reserve(1 + header_b64.size());
-  buf.push_back(static_cast<std::uint8_t>(chain_kind::x5c_header));
-  buf.insert(buf.end(), header_b64.begin(), header_b64.end());
-  return sha256_hex_of(buf);
+  const auto tag = static_cast<std::uint8_t>(chain_kind::x5c_header);
+  const std::span<const std::uint8_t> parts[] = {
+      {&tag, 1}, {reinterpret_cast<const std::uint8_t*>(header_b64.data()), header_b64.size()}};
+  return sha256_hex_of_parts(parts);
 }
 
 std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, const trust_store& store,

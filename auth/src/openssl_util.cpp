@@ -6,6 +6,7 @@
 #include "lean_provider.hpp"
 
 #include <climits>
+#include <memory>
 #include <ctime>
 #include <mutex>
 
@@ -288,6 +289,22 @@ std::string sha256_hex_of(std::span<const std::uint8_t> bytes) {
   unsigned int len = 0;
   const EVP_MD* sha256 = thread_sha256();
   if (sha256 == nullptr || EVP_Digest(bytes.data(), bytes.size(), md, &len, sha256, nullptr) != 1) {
+    drain_errors();
+    return {};
+  }
+  return hex({md, len});
+}
+
+std::string sha256_hex_of_parts(std::span<const std::span<const std::uint8_t>> parts) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  const EVP_MD* sha256 = thread_sha256();
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  bool ok = sha256 != nullptr && ctx && EVP_DigestInit_ex(ctx.get(), sha256, nullptr) == 1;
+  for (std::size_t i = 0; ok && i < parts.size(); ++i) {
+    ok = EVP_DigestUpdate(ctx.get(), parts[i].data(), parts[i].size()) == 1;
+  }
+  if (!ok || EVP_DigestFinal_ex(ctx.get(), md, &len) != 1) {
     drain_errors();
     return {};
   }

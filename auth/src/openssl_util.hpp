@@ -86,6 +86,8 @@ std::string private_key_to_pem(EVP_PKEY* key);
 
 std::string hex(std::span<const std::uint8_t> bytes);
 std::string sha256_hex_of(std::span<const std::uint8_t> bytes);
+/// SHA-256 of the concatenation of `parts`, without concatenating them (cache keys).
+std::string sha256_hex_of_parts(std::span<const std::span<const std::uint8_t>> parts);
 std::string fingerprint(X509* cert);  ///< SHA-256 of the DER, lowercase hex
 
 /// RFC 2253 string, UTF-8 unescaped (see identity.hpp).

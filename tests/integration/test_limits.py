@@ -2,6 +2,7 @@
 
 import os
 import resource
+import signal
 import socket
 import time
 
@@ -185,8 +186,6 @@ def test_a_queue_longer_than_one_accept_turn_is_served_in_full(broker_factory):
     """The accept loop takes at most 256 connections per wake-up (fairness with signals and the
     admin API) and must come back for the rest at once: 600 connections queued while the
     daemon is stopped all get their CONNACK after it continues."""
-    import signal
-
     broker = broker_factory()
     port = broker.port()
     clients = []

@@ -106,26 +106,30 @@ TEST_CASE("a device key type outside the decoded set is refused with a reason", 
   }
 }
 
-// Certificates are parsed in an RSA-only context first (openssl_util.cpp); an RSA-PSS key must
-// not be read as a plain RSA one there, and must still be read (in the full context).
-TEST_CASE("an RSA-PSS device certificate validates over mTLS", "[auth][keys]") {
+namespace {
+
+// A device certificate with a fresh key of `type`, under the fixture's intermediate, over mTLS.
+boost::system::result<identity, auth_failure> mtls_device_with_key(const char* type) {
   const auto& f = pki_fixture();
   pki::device_options o;
   o.valid = pki::days_from(now, 365);
-  o.key_pem = key_pem("RSA-PSS");
+  o.key_pem = key_pem(type);
   auto device = must(pki::make_device_cert(client_id, f.intermediate, o));
-  auto r = verify_mtls({der_of(device), f.der(f.intermediate)}, client_id, *f.root_store, now);
+  return verify_mtls({der_of(device), f.der(f.intermediate)}, client_id, *f.root_store, now);
+}
+
+}  // namespace
+
+// Certificates are parsed in an RSA-only context first (openssl_util.cpp); an RSA-PSS key must
+// not be read as a plain RSA one there, and must still be read (in the full context).
+TEST_CASE("an RSA-PSS device certificate validates over mTLS", "[auth][keys]") {
+  auto r = mtls_device_with_key("RSA-PSS");
   INFO((r ? std::string() : r.error().detail));
   CHECK(r);
 }
 
 TEST_CASE("an Ed25519 device certificate validates over mTLS", "[auth][keys]") {
-  const auto& f = pki_fixture();
-  pki::device_options o;
-  o.valid = pki::days_from(now, 365);
-  o.key_pem = key_pem("ED25519");
-  auto device = must(pki::make_device_cert(client_id, f.intermediate, o));
-  auto r = verify_mtls({der_of(device), f.der(f.intermediate)}, client_id, *f.root_store, now);
+  auto r = mtls_device_with_key("ED25519");
   INFO((r ? std::string() : r.error().detail));
   CHECK(r);
 }
