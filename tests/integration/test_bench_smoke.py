@@ -5,6 +5,7 @@ Skipped when $PORTCULLIS_BENCH_BIN does not name an existing file."""
 
 import json
 import os
+import signal
 import subprocess
 
 import pytest
@@ -17,13 +18,13 @@ pytestmark = pytest.mark.skipif(not BENCH or not os.path.isfile(BENCH),
                                 reason="PORTCULLIS_BENCH_BIN is not set to a built portcullis-bench")
 
 
-def run_bench(*args, timeout=60.0) -> dict:
+def run_bench(*args, timeout=60.0, expect_exit=0) -> dict:
     proc = subprocess.run([BENCH, *args], capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
     assert len(lines) == 1, f"expected one JSON line, got stdout={proc.stdout!r} stderr={proc.stderr[-2000:]!r}"
     result = json.loads(lines[0])
-    assert proc.returncode == 0, f"exit {proc.returncode}: {result} {proc.stderr[-2000:]}"
+    assert proc.returncode == expect_exit, f"exit {proc.returncode}: {result} {proc.stderr[-2000:]}"
     return result
 
 
@@ -46,6 +47,34 @@ def test_pubsub_qos0_fan_in(broker_factory):
                   "--qos", "0", "--duration", "1", "--rate", "200")
     assert r["ok"] is True and r["lost"] is None
     assert 0 < r["delivered"] <= r["expected_deliveries"]
+
+
+def test_connect_storm_counts_each_connack_and_each_timeout(broker_factory):
+    """`connect` over plain TCP: every CONNACK is counted by its code, a refused device is not an
+    accepted connect, and a broker that stops answering turns into timeouts, not a hang."""
+    broker = broker_factory({"auth": {"client_id": {"min_length": 0, "max_length": 24}}})
+    port = str(broker.port())
+    ok = run_bench("connect", "--port", port, "--broker-pid", str(broker.pid), "-n", "300", "-c", "20",
+                   "--client-prefix", "smoke-")
+    assert ok["accepted"] == 300 and ok["connack_codes"] == {"0": 300} and ok["timeouts"] == 0
+    assert ok["lat_count"] == 300 and ok["connects_per_s"] > 0
+    assert ok["broker_cpu_ms_per_connect"] >= 0
+
+    # Client ids longer than the broker's max_length: CONNACK 2 (identifier rejected) for all.
+    refused = run_bench("connect", "--port", port, "-n", "30", "-c", "5",
+                        "--client-prefix", "a-client-id-prefix-far-too-long-", expect_exit=1)
+    assert refused["accepted"] == 0 and refused["connack_codes"] == {"2": 30}
+
+    os.kill(broker.pid, signal.SIGSTOP)
+    try:
+        stalled = run_bench("connect", "--port", port, "-n", "6", "-c", "3", "--timeout", "0.5",
+                            expect_exit=1, timeout=30.0)
+    finally:
+        os.kill(broker.pid, signal.SIGCONT)
+    assert stalled["timeouts"] == 6 and stalled["connack_codes"] == {"error": 6}
+    assert stalled["first_error"] == "timeout"
+    after = run_bench("connect", "--port", port, "-n", "1", "-c", "1", "--client-prefix", "after-")
+    assert after["accepted"] == 1
 
 
 def _metric(text: str, name: str) -> float:
