@@ -10,12 +10,14 @@
 // Anchor choice: the lowest registered CA wins: a presented certificate (index ≥ 1) whose DER
 // equals an anchor, else an anchor that issued (name match + signature) a presented
 // certificate — for ordered x5c chains only the last one. Index 0 is never an anchor: the
-// device certificate must be issued by a tenant CA, not be one.
+// device certificate must be issued by a tenant CA, not be one. For the last certificate and a
+// single CA of its issuer's name, the signature is left to path validation (find_anchor).
 
 #include "chain_validation.hpp"
 
 #include <algorithm>
 #include <array>
+#include <iterator>
 #include <span>
 
 #include <openssl/evp.h>
@@ -118,6 +120,18 @@ const entry* find_anchor(const std::vector<x509_ptr>& chain, const trust_store::
   std::size_t first = ordered ? chain.size() - 1 : 0;
   for (std::size_t i = first; i < chain.size(); ++i) {
     auto [lo, hi] = store.by_subject.equal_range(issuer_of(chain[i].get()));
+    if (i + 1 == chain.size() && lo != hi && std::next(lo) == hi) {
+      // The last chance, and one CA of that name: names and key identifiers are enough to
+      // choose it. verify_path checks the signature with it anyway, so checking it here too
+      // would verify every leaf-only chain (the usual mTLS client) twice. A forged signature
+      // is then refused as x5c.chain ("certificate signature failure") instead of
+      // x5c.no_tenant_ca; with several candidates the signature still picks the issuer.
+      const entry& only = store.entries[lo->second];
+      if (X509_check_issued(only.cert.get(), chain[i].get()) == X509_V_OK) {
+        return &only;
+      }
+      continue;
+    }
     for (auto it = lo; it != hi; ++it) {
       if (issued_by(store.entries[it->second], chain[i].get())) {
         return &store.entries[it->second];

@@ -48,6 +48,13 @@ TEST_CASE("mTLS client certificates", "[auth][mtls]") {
     CHECK(r.error().code == reason::mtls_chain);
     CHECK(r.error().detail.find("x5c.no_tenant_ca") != std::string::npos);
   }
+  SECTION("leaf only, re-signed by another key: mtls.chain (signature failure)") {
+    auto forged = resigned(f.device, f.other_key);
+    auto r = verify_mtls({f.der(forged)}, client_id, *f.intermediate_store, now);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::mtls_chain);
+    CHECK(r.error().detail.find("signature failure") != std::string::npos);
+  }
   SECTION("missing intermediate: mtls.chain") {
     auto r = verify_mtls({f.der(f.device)}, client_id, *f.root_store, now);
     REQUIRE_FALSE(r);

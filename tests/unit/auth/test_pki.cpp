@@ -2,7 +2,12 @@
 
 #include "test_pki.hpp"
 
+#include <memory>
 #include <stdexcept>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "portcullis/auth/pem.hpp"
 #include "portcullis/auth/token.hpp"
@@ -82,6 +87,27 @@ fixture build() {
 }
 
 }  // namespace
+
+pki::issued resigned(const pki::issued& who, const std::string& key_pem) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> cert_in(BIO_new_mem_buf(who.cert_pem.data(), static_cast<int>(who.cert_pem.size())),
+                                                    &BIO_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> key_in(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())),
+                                                   &BIO_free);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(PEM_read_bio_X509(cert_in.get(), nullptr, nullptr, nullptr),
+                                                   &X509_free);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      PEM_read_bio_PrivateKey(key_in.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
+  if (!cert || !key || X509_sign(cert.get(), key.get(), EVP_sha256()) <= 0) {
+    throw std::runtime_error("test PKI: cannot re-sign a certificate");
+  }
+  std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), &BIO_free);
+  if (!out || PEM_write_bio_X509(out.get(), cert.get()) != 1) {
+    throw std::runtime_error("test PKI: cannot write a certificate");
+  }
+  char* data = nullptr;
+  long n = BIO_get_mem_data(out.get(), &data);
+  return pki::issued{std::string(data, static_cast<std::size_t>(n)), who.key_pem};
+}
 
 std::vector<std::uint8_t> fixture::der(const pki::issued& who) const {
   auto ders = certificates_from_pem(who.cert_pem);

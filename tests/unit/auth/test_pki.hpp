@@ -41,6 +41,10 @@ struct fixture {
   std::shared_ptr<const trust_store> root_store, intermediate_store, empty_store, other_tenant_store;
 };
 
+/// `who` with its signature replaced by one made with `key_pem`: issuer name, AKI and every other
+/// field unchanged (a forged certificate that only the signature check can tell).
+pki::issued resigned(const pki::issued& who, const std::string& key_pem);
+
 /// Built on first use (thread-safe static), shared by every test case.
 const fixture& pki_fixture();
 

@@ -60,6 +60,17 @@ TEST_CASE("x5c chain and tenant CA", "[auth][x5c]") {
     CHECK(refusal(verify(valid_builder(f.evil_device, {&f.evil_root}).build(), *f.root_store)) ==
           reason::x5c_no_tenant_ca);
   }
+  SECTION("device only, re-signed by another key (issuer name and AKI of the registered root): x5c.chain") {
+    // Names and key identifiers choose the one CA of that name; path validation refuses the
+    // signature. (With several CAs of that name the signature chooses, and none fits.)
+    auto r = verify(valid_builder(resigned(f.device_by_root, f.other_key), {}).build(), *f.root_store);
+    CHECK(refusal(r) == reason::x5c_chain);
+    CHECK(r.error().detail.find("signature failure") != std::string::npos);
+  }
+  SECTION("device re-signed by another key, real intermediate after it: x5c.chain") {
+    auto r = verify(valid_builder(resigned(f.device, f.other_key), {&f.intermediate}).build(), *f.root_store);
+    CHECK(refusal(r) == reason::x5c_chain);
+  }
   SECTION("empty trust store: x5c.no_tenant_ca") {
     CHECK(refusal(verify(valid_builder().build(), *f.empty_store)) == reason::x5c_no_tenant_ca);
   }
