@@ -13,7 +13,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -69,8 +68,8 @@ class tcp_connection final : public connection {
 
   void transport_start() override {
     if (fd_ < 0) return on_read_error(asio::error::bad_descriptor);
+    // Non-blocking since accept4 (SOCK_NONBLOCK), as every read and write below needs.
     int on = 1;
-    ::ioctl(fd_, FIONBIO, &on);                                    // every read and write below
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);  // latency: never wait for Nagle
     if (auto ec = worker_.watch(fd_, *this)) return on_read_error(ec);
     on_transport_ready();
