@@ -13,6 +13,7 @@ import pytest
 from broker_harness import wait_until
 
 BENCH = os.environ.get("PORTCULLIS_BENCH_BIN", "")
+TLS_BENCH = os.environ.get("PORTCULLIS_TLS_BENCH_BIN", "")
 
 pytestmark = pytest.mark.skipif(not BENCH or not os.path.isfile(BENCH),
                                 reason="PORTCULLIS_BENCH_BIN is not set to a built portcullis-bench")
@@ -75,6 +76,37 @@ def test_connect_storm_counts_each_connack_and_each_timeout(broker_factory):
     assert stalled["first_error"] == "timeout"
     after = run_bench("connect", "--port", port, "-n", "1", "-c", "1", "--client-prefix", "after-")
     assert after["accepted"] == 1
+
+
+@pytest.mark.skipif(not TLS_BENCH or not os.path.isfile(TLS_BENCH),
+                    reason="PORTCULLIS_TLS_BENCH_BIN is not set to a built portcullis-tls-bench")
+def test_tls_handshake_bench_counts_the_server_side_in_signatures(tmp_path):
+    """`portcullis-tls-bench`: full TLS 1.3 handshakes with a client certificate in the broker's
+    own TLS context; the server side costs more than its one RSA signature. A key that does not
+    match the certificate is refused the way the broker refuses it, naming the config key."""
+    from cryptography.hazmat.primitives import serialization
+    from pki_helpers import CA, pem
+
+    def write(name, key, cert):
+        (tmp_path / f"{name}.key").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        (tmp_path / f"{name}.crt").write_text(pem(cert))
+
+    ca = CA()
+    write("server", *ca.device("localhost"))
+    write("device", *ca.device("bench-device-1"))
+    args = ["--cert", str(tmp_path / "server.crt"), "--client-cert", str(tmp_path / "device.crt"),
+            "--client-key", str(tmp_path / "device.key"), "-n", "5", "--rounds", "1"]
+    proc = subprocess.run([TLS_BENCH, "--key", str(tmp_path / "server.key"), *args], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["protocol"] == "TLSv1.3" and r["handshakes_per_round"] == 5 and len(r["rounds"]) == 1
+    assert r["signatures"] > 1.0, r  # the server's CertificateVerify alone is one signature
+
+    bad = subprocess.run([TLS_BENCH, "--key", str(tmp_path / "device.key"), *args], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 1 and "listeners[0].tls.key" in bad.stderr, bad.stderr
 
 
 def _metric(text: str, name: str) -> float:
