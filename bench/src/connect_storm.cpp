@@ -108,8 +108,9 @@ class plain_storm {
  public:
   plain_storm(asio::io_context& ioc, const tcp::endpoint& endpoint, std::vector<std::vector<std::uint8_t>> frames,
               std::size_t count, double timeout_s, std::vector<worker_result>& results, bool strands)
-      : ioc_(ioc), endpoint_(endpoint), frames_(std::move(frames)), count_(count),
-        timeout_ns_(static_cast<std::uint64_t>(timeout_s * 1e9)), watchdog_(ioc) {
+      : endpoint_(endpoint), frames_(std::move(frames)), count_(count),
+        timeout_ns_(static_cast<std::uint64_t>(timeout_s * 1e9)),
+        watchdog_(strands ? asio::any_io_executor(asio::make_strand(ioc)) : asio::any_io_executor(ioc.get_executor())) {
     slots_.reserve(results.size());
     for (auto& r : results) {
       auto ex = strands ? asio::any_io_executor(asio::make_strand(ioc)) : asio::any_io_executor(ioc.get_executor());
@@ -136,7 +137,8 @@ class plain_storm {
   void next(slot& s) {
     const std::size_t i = next_++;
     if (i >= count_) {
-      if (++finished_ == slots_.size()) watchdog_.cancel();
+      // The last slot to finish stops the watchdog, on the watchdog's own strand.
+      if (++finished_ == slots_.size()) asio::post(watchdog_.get_executor(), [this] { watchdog_.cancel(); });
       return;
     }
     s.index = i;
@@ -205,7 +207,6 @@ class plain_storm {
     });
   }
 
-  asio::io_context& ioc_;
   tcp::endpoint endpoint_;
   std::vector<std::vector<std::uint8_t>> frames_;
   std::size_t count_;
