@@ -225,6 +225,8 @@ class connect_run {
  private:
   awaitable<void> worker(worker_result& r);
   awaitable<void> connect_one(std::size_t i, worker_result& r);
+  /// Client i's CONNECT parameters: its credentials, or an anonymous client id.
+  connect_params params_for(std::size_t i) const;
 
   const common_options& common_;
   const connect_options& opt_;
@@ -237,29 +239,19 @@ class connect_run {
   std::atomic<std::size_t> next_{0};
 };
 
-std::vector<std::uint8_t> encode_connect(const connect_params& params) {
-  protocol::connect c;
-  c.protocol_name = "MQTT";
-  c.protocol_level = 4;
-  c.clean_session = params.clean_session;
-  c.keep_alive = params.keep_alive;
-  c.client_id = params.client_id;
-  c.username = params.username;
-  c.password = params.password;
-  std::vector<std::uint8_t> out;
-  protocol::encode(protocol::packet{std::move(c)}, out);
-  return out;
+connect_params connect_run::params_for(std::size_t i) const {
+  if (!creds_.empty()) return creds_[i].params;
+  connect_params params;
+  params.client_id = opt_.client_prefix + std::to_string(i);
+  return params;
 }
 
 awaitable<void> connect_run::connect_one(std::size_t i, worker_result& r) {
   auto ex = co_await asio::this_coro::executor;
   mqtt_connection conn(ex, use_tls_ ? &tls_ : nullptr, 512);
-  connect_params params;
-  if (creds_.empty()) {
-    params.client_id = opt_.client_prefix + std::to_string(i);
-  } else {
+  const connect_params params = params_for(i);
+  if (!creds_.empty()) {
     const auto& c = creds_[i];
-    params = c.params;
     if (c.cert && (SSL_use_certificate(conn.native_ssl(), c.cert.get()) != 1 ||
                    SSL_use_PrivateKey(conn.native_ssl(), c.key.get()) != 1)) {
       ++r.codes[-1];
@@ -332,15 +324,7 @@ int connect_run::run() {
     // Every CONNECT encoded before the clock starts (the devices' credentials are fixed).
     std::vector<std::vector<std::uint8_t>> frames;
     frames.reserve(count_);
-    for (std::size_t i = 0; i < count_; ++i) {
-      connect_params params;
-      if (creds_.empty()) {
-        params.client_id = opt_.client_prefix + std::to_string(i);
-      } else {
-        params = creds_[i].params;
-      }
-      frames.push_back(encode_connect(params));
-    }
+    for (std::size_t i = 0; i < count_; ++i) frames.push_back(encode_connect(params_for(i)));
     plain.emplace(ioc_, endpoint_, std::move(frames), count_, opt_.timeout_s, results, strands);
   }
   const auto before = sample_process(common_.broker_pid);

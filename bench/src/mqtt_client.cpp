@@ -68,7 +68,7 @@ awaitable<error_code> mqtt_connection::open(const tcp::endpoint& endpoint) {
   co_return error_code{};
 }
 
-awaitable<connect_outcome> mqtt_connection::handshake(const connect_params& params) {
+std::vector<std::uint8_t> encode_connect(const connect_params& params) {
   protocol::connect c;
   c.protocol_name = "MQTT";
   c.protocol_level = 4;
@@ -79,6 +79,11 @@ awaitable<connect_outcome> mqtt_connection::handshake(const connect_params& para
   c.password = params.password;
   std::vector<std::uint8_t> out;
   protocol::encode(protocol::packet{std::move(c)}, out);
+  return out;
+}
+
+awaitable<connect_outcome> mqtt_connection::handshake(const connect_params& params) {
+  const auto out = encode_connect(params);
   const auto wec = co_await write_all(out);
   if (wec) co_return connect_outcome{-1, "write: " + wec.message()};
   auto [ec, f] = co_await read_frame();

@@ -58,6 +58,8 @@ void append_publish(std::vector<std::uint8_t>& out, std::string_view topic, std:
 void append_puback(std::vector<std::uint8_t>& out, std::uint16_t packet_id);
 /// Appends a DISCONNECT frame.
 void append_disconnect(std::vector<std::uint8_t>& out);
+/// A CONNECT frame (MQTT 3.1.1) with `params`.
+std::vector<std::uint8_t> encode_connect(const connect_params& params);
 
 /// Result of open + CONNECT: connack_code >= 0 is the CONNACK return code; -1 means a
 /// transport or protocol failure (see `error`).
