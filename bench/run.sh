@@ -45,12 +45,12 @@ CMDS=$OUT/commands.txt
 : >"$CMDS"
 ulimit -n "$(ulimit -Hn)"  # brokers inherit it: 19,500 idle connections need it
 
-P_PID="" M_PID=""
+P_PID="" M_PID="" MN_PID=""
 cleanup() {
-  for pid in $P_PID $M_PID; do
+  for pid in $P_PID $M_PID $MN_PID; do
     if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null || true; fi
   done
-  for pid in $P_PID $M_PID; do wait "$pid" 2>/dev/null || true; done
+  for pid in $P_PID $M_PID $MN_PID; do wait "$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -97,10 +97,15 @@ EOF
 
 M_PORT=$($TOOLS free-port)
 M_TLS_PORT=$($TOOLS free-port)
-cat >"$OUT/mosquitto.conf" <<EOF
+MN_PORT=$($TOOLS free-port)
 # Equivalent to the Portcullis bench config: QoS queue/in-flight limits alike, no persistence,
-# TCP_NODELAY as Portcullis sets it, anonymous pub/sub, password_file for the password storm.
+# anonymous pub/sub, password_file for the password storm, mTLS listener. TCP options are
+# Debian's defaults (set_tcp_nodelay false: Nagle on), the Mosquitto issue #7 compares with.
+# A second instance with set_tcp_nodelay true runs the half-load scenarios too: the stricter
+# comparison, since Portcullis always sets TCP_NODELAY.
 # Running as root, Mosquitto would drop to user "mosquitto", who cannot read the 0600 keys here.
+mosquitto_conf() {  # PORT TLS_PORT|"" NODELAY
+  cat <<EOF
 user $(id -un)
 per_listener_settings false
 allow_anonymous true
@@ -109,18 +114,25 @@ persistence false
 max_queued_messages 1000
 max_inflight_messages 20
 max_connections -1
-set_tcp_nodelay true
+set_tcp_nodelay $3
 log_dest stderr
 log_type error
 log_type warning
-listener $M_PORT 127.0.0.1
-listener $M_TLS_PORT 127.0.0.1
+listener $1 127.0.0.1
+EOF
+  if [[ -n $2 ]]; then
+    cat <<EOF
+listener $2 127.0.0.1
 cafile $PKI/ca.crt
 certfile $PKI/server.crt
 keyfile $PKI/server.key
 require_certificate true
 use_identity_as_username true
 EOF
+  fi
+}
+mosquitto_conf "$M_PORT" "$M_TLS_PORT" false >"$OUT/mosquitto.conf"
+mosquitto_conf "$MN_PORT" "" true >"$OUT/mosquitto-nodelay.conf"
 
 P_N=0
 start_portcullis() {
@@ -147,17 +159,24 @@ stop_portcullis() {
 start_mosquitto() {
   "$MOSQUITTO" -c "$OUT/mosquitto.conf" >"$OUT/mosquitto.log" 2>&1 &
   M_PID=$!
-  for _ in $(seq 100); do
-    if (exec 3<>/dev/tcp/127.0.0.1/"$M_PORT") 2>/dev/null; then break; fi
-    sleep 0.05
+  "$MOSQUITTO" -c "$OUT/mosquitto-nodelay.conf" >"$OUT/mosquitto-nodelay.log" 2>&1 &
+  MN_PID=$!
+  for port in "$M_PORT" "$MN_PORT"; do
+    for _ in $(seq 100); do
+      if (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then break; fi
+      sleep 0.05
+    done
   done
   kill -0 "$M_PID" 2>/dev/null || { echo "run.sh: mosquitto failed to start:" >&2; cat "$OUT/mosquitto.log" >&2; exit 1; }
-  log "mosquitto pid $M_PID: mqtt $M_PORT tls $M_TLS_PORT"
+  kill -0 "$MN_PID" 2>/dev/null || { echo "run.sh: mosquitto (nodelay) failed to start:" >&2; cat "$OUT/mosquitto-nodelay.log" >&2; exit 1; }
+  log "mosquitto pid $M_PID: mqtt $M_PORT tls $M_TLS_PORT; with set_tcp_nodelay true: pid $MN_PID mqtt $MN_PORT"
 }
 stop_mosquitto() {
-  kill -TERM "$M_PID" 2>/dev/null || true
+  kill -TERM "$M_PID" "$MN_PID" 2>/dev/null || true
   wait "$M_PID" || true
+  wait "$MN_PID" || true
   M_PID=""
+  MN_PID=""
 }
 
 # run_case ROUND BROKER SCENARIO MODE ARGS... : one bench run, JSON line (+round) appended to raw.jsonl
@@ -165,7 +184,11 @@ run_case() {
   local round=$1 broker=$2 scenario=$3 mode=$4
   shift 4
   local pid
-  if [[ $broker == portcullis ]]; then pid=$P_PID; else pid=$M_PID; fi
+  case $broker in
+    portcullis) pid=$P_PID ;;
+    mosquitto_nodelay) pid=$MN_PID ;;
+    *) pid=$M_PID ;;
+  esac
   local cmd=("$BENCH" "$mode" --broker "$broker" --label "$scenario" --broker-pid "$pid" --threads "$THREADS" "$@")
   echo "${cmd[*]}" >>"$CMDS"
   $TOOLS wait-idle "$pid"
@@ -191,7 +214,15 @@ declare -A FANOUT=([q0_fanin]=1 [q0_fanout]=16 [q1_64]=1 [q1_1k]=1)  # deliverie
 ORDER=(q0_fanin q0_fanout q1_64 q1_1k)
 
 order_for() { if (($1 % 2)); then echo "portcullis mosquitto"; else echo "mosquitto portcullis"; fi; }
-port_for() { if [[ $1 == portcullis ]]; then echo "$P_PORT_mqtt"; else echo "$M_PORT"; fi; }
+# The half-load runs go to Mosquitto with set_tcp_nodelay true as well (see mosquitto_conf).
+order3_for() { if (($1 % 2)); then echo "portcullis mosquitto mosquitto_nodelay"; else echo "mosquitto_nodelay mosquitto portcullis"; fi; }
+port_for() {
+  case $1 in
+    portcullis) echo "$P_PORT_mqtt" ;;
+    mosquitto_nodelay) echo "$MN_PORT" ;;
+    *) echo "$M_PORT" ;;
+  esac
+}
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 HALF_RATES=""
@@ -225,7 +256,7 @@ if [[ " $SCENARIOS " == *" half "* ]]; then
   done
   for ((r = 1; r <= ROUNDS; r++)); do
     for s in "${ORDER[@]}"; do
-      for b in $(order_for "$r"); do
+      for b in $(order3_for "$r"); do
         # shellcheck disable=SC2086
         run_case "$r" "$b" "${s}_half" pubsub --port "$(port_for "$b")" ${PUBSUB[$s]} --duration "$DURATION" \
           --drain "$DRAIN" --rate "${RATE[$s]}"
