@@ -199,6 +199,18 @@ bool connection::on_bytes(std::span<const std::uint8_t> data) {
 }
 
 bool connection::consume(std::span<const std::uint8_t> data) {
+  if (consuming_) return consume_frames(data);
+  consuming_ = true;
+  const bool more = consume_frames(data);
+  consuming_ = false;
+  if (write_deferred_) {
+    write_deferred_ = false;
+    request_write();  // no-op once closed; a refused CONNECT's CONNACK goes out here
+  }
+  return more;
+}
+
+bool connection::consume_frames(std::span<const std::uint8_t> data) {
   // Between packets a reader holds nothing, so it lives on the stack; only a
   // packet cut by the end of a read moves to the heap (partial_), where it stays
   // until the tick finds the connection between packets again.
@@ -593,6 +605,10 @@ void connection::send(const protocol::packet& p) {
 }
 
 void connection::request_write() {
+  if (consuming_) {
+    write_deferred_ = true;  // consume() writes once the whole read is handled
+    return;
+  }
   if (writing_ || state_ == state::closed || state_ == state::handshake) return;
   start_write();
 }
@@ -604,6 +620,7 @@ void connection::start_write() {
     if (!prepare_write()) return;
     std::size_t n = 0;
     writing_ = true;
+    bump(ctx_.stats.traffic().writes);
     if (!transport_write(*writes_, n)) return;  // completes in on_written
     writing_ = false;
     finish_batch(n);
@@ -697,6 +714,16 @@ void connection::on_written(const boost::system::error_code& ec, std::size_t n) 
 
 void connection::close(const char* reason) {
   if (state_ == state::closed) return;
+  if (consuming_ && write_deferred_) {
+    // Closed by a packet of the read being handled (DISCONNECT, a protocol error): what
+    // the packets before it answered (PUBACKs) still goes out first, as when each was
+    // written at once. Best effort, as any write before a close.
+    consuming_ = false;
+    write_deferred_ = false;
+    request_write();
+    consuming_ = true;  // consume() is still on the stack; it clears the flag
+    if (state_ == state::closed) return;  // that write closed it
+  }
   bool was_connected = state_ == state::connected;
   state_ = state::closed;
   if (flow_ && flow_->throttle_timer) flow_->throttle_timer->cancel();

@@ -130,6 +130,7 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   struct credentials;
 
   bool consume(std::span<const std::uint8_t> data);
+  bool consume_frames(std::span<const std::uint8_t> data);
   action handle_frame(protocol::frame& f);
   action handle_connect(protocol::connect& c);
   action handle_publish(protocol::publish& p, protocol::frame& f);
@@ -196,6 +197,12 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   bool backpressured_ : 1 = false;     // paused until a subscriber queue drains
   bool writing_ : 1 = false;
   bool close_after_write_ : 1 = false;  // a refused CONNECT: close once the CONNACK is out
+  // While consume() handles the packets of one read, request_write() only notes
+  // that there is something to send; consume() then writes once (a batch of
+  // PUBLISHes gets all its PUBACKs, and a batch of PUBACKs all the messages they
+  // let through, in one system call instead of one each).
+  bool consuming_ : 1 = false;
+  bool write_deferred_ : 1 = false;
 };
 
 }  // namespace portcullis::broker

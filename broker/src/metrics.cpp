@@ -41,6 +41,7 @@ metrics::traffic_totals metrics::traffic_total() const {
     t.bytes_out += s->bytes_out.load(std::memory_order_relaxed);
     t.packets_in += s->packets_in.load(std::memory_order_relaxed);
     t.packets_out += s->packets_out.load(std::memory_order_relaxed);
+    t.writes += s->writes.load(std::memory_order_relaxed);
   }
   return t;
 }
@@ -85,6 +86,10 @@ std::string metrics::render(std::size_t sessions, std::size_t subscriptions) con
   counter("portcullis_bytes_out_total", "Bytes sent on MQTT connections.", traffic.bytes_out);
   counter("portcullis_packets_in_total", "MQTT packets received.", traffic.packets_in);
   counter("portcullis_packets_out_total", "MQTT packets sent.", traffic.packets_out);
+  counter("portcullis_socket_writes_total",
+          "Batches of packets written to client sockets (one sendmsg or TLS write each, unless the socket was full); "
+          "packets_out / socket_writes is how many packets a write carries.",
+          traffic.writes);
   counter("portcullis_rate_limit_throttled_total", "Times a client's reading was paused by the rate limit.",
           load(rate_limit_throttled));
   counter("portcullis_backpressure_pauses_total",

@@ -29,7 +29,7 @@ enum class ignored_feature : std::uint8_t { will, retain, count_ };
 /// /metrics sums the shards.
 struct traffic_shard {
   std::atomic<std::uint64_t> messages_in{0}, messages_out{0}, bytes_in{0}, bytes_out{0}, packets_in{0},
-      packets_out{0};
+      packets_out{0}, writes{0};
 };
 
 /// Single-writer increment.
@@ -64,7 +64,8 @@ class metrics {
   traffic_shard& traffic();
   /// Sum over all shards.
   struct traffic_totals {
-    std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0, packets_in = 0, packets_out = 0;
+    std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0, packets_in = 0, packets_out = 0,
+                  writes = 0;
   };
   traffic_totals traffic_total() const;
 
