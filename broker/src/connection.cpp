@@ -198,16 +198,25 @@ bool connection::on_bytes(std::span<const std::uint8_t> data) {
   return consume(data);
 }
 
+template <class F>
+auto connection::batching_writes(F&& f) {
+  if (batching_writes_) return f();
+  batching_writes_ = true;
+  struct flush {
+    connection& c;
+    ~flush() {
+      c.batching_writes_ = false;
+      if (c.write_deferred_) {
+        c.write_deferred_ = false;
+        c.request_write();  // no-op once closed; a refused CONNECT's CONNACK goes out here
+      }
+    }
+  } at_end{*this};
+  return f();
+}
+
 bool connection::consume(std::span<const std::uint8_t> data) {
-  if (consuming_) return consume_frames(data);
-  consuming_ = true;
-  const bool more = consume_frames(data);
-  consuming_ = false;
-  if (write_deferred_) {
-    write_deferred_ = false;
-    request_write();  // no-op once closed; a refused CONNECT's CONNACK goes out here
-  }
-  return more;
+  return batching_writes([&] { return consume_frames(data); });
 }
 
 bool connection::consume_frames(std::span<const std::uint8_t> data) {
@@ -566,10 +575,12 @@ void connection::on_durable(std::uint64_t seq, bool ok) {
       break;
     }
   }
-  while (!acks.empty() && acks.front().ready) {
-    send(protocol::puback{acks.front().packet_id});
-    acks.pop_front();
-  }
+  batching_writes([&] {
+    while (!acks.empty() && acks.front().ready) {
+      send(protocol::puback{acks.front().packet_id});
+      acks.pop_front();
+    }
+  });
 }
 
 connection::action connection::handle_subscribe(const protocol::subscribe& s) {
@@ -605,8 +616,8 @@ void connection::send(const protocol::packet& p) {
 }
 
 void connection::request_write() {
-  if (consuming_) {
-    write_deferred_ = true;  // consume() writes once the whole read is handled
+  if (batching_writes_) {
+    write_deferred_ = true;  // batching_writes() writes once the batch is handled
     return;
   }
   if (writing_ || state_ == state::closed || state_ == state::handshake) return;
@@ -714,14 +725,14 @@ void connection::on_written(const boost::system::error_code& ec, std::size_t n) 
 
 void connection::close(const char* reason) {
   if (state_ == state::closed) return;
-  if (consuming_ && write_deferred_) {
+  if (batching_writes_ && write_deferred_) {
     // Closed by a packet of the read being handled (DISCONNECT, a protocol error): what
     // the packets before it answered (PUBACKs) still goes out first, as when each was
     // written at once. Best effort, as any write before a close.
-    consuming_ = false;
+    batching_writes_ = false;
     write_deferred_ = false;
     request_write();
-    consuming_ = true;  // consume() is still on the stack; it clears the flag
+    batching_writes_ = true;  // batching_writes() is still on the stack; it clears the flag
     if (state_ == state::closed) return;  // that write closed it
   }
   bool was_connected = state_ == state::connected;

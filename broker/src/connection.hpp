@@ -131,6 +131,9 @@ class connection : public session_owner, public std::enable_shared_from_this<con
 
   bool consume(std::span<const std::uint8_t> data);
   bool consume_frames(std::span<const std::uint8_t> data);
+  /// Runs f() with write requests deferred to its end (one write); nests.
+  template <class F>
+  auto batching_writes(F&& f);
   action handle_frame(protocol::frame& f);
   action handle_connect(protocol::connect& c);
   action handle_publish(protocol::publish& p, protocol::frame& f);
@@ -197,11 +200,12 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   bool backpressured_ : 1 = false;     // paused until a subscriber queue drains
   bool writing_ : 1 = false;
   bool close_after_write_ : 1 = false;  // a refused CONNECT: close once the CONNACK is out
-  // While consume() handles the packets of one read, request_write() only notes
-  // that there is something to send; consume() then writes once (a batch of
-  // PUBLISHes gets all its PUBACKs, and a batch of PUBACKs all the messages they
-  // let through, in one system call instead of one each).
-  bool consuming_ : 1 = false;
+  // While batching_writes() runs (the packets of one read, the PUBACKs one store
+  // commit releases), request_write() only notes that there is something to send;
+  // batching_writes() then writes once (a batch of PUBLISHes gets all its PUBACKs,
+  // and a batch of PUBACKs all the messages they let through, in one system call
+  // instead of one each).
+  bool batching_writes_ : 1 = false;
   bool write_deferred_ : 1 = false;
 };
 
