@@ -3,8 +3,8 @@ takeover, redelivery with DUP, and persistence across a restart and a crash."""
 
 import pytest
 
-from mqtt_helpers import (PUBLISH, RawClient, connected_client, disconnect_and_wait, puback_packet,
-                          raw_connected, raw_disconnect_and_wait)
+from mqtt_helpers import (PINGREQ_PACKET, PINGRESP, PUBLISH, RawClient, connected_client, disconnect_and_wait,
+                          puback_packet, raw_connected, raw_disconnect_and_wait)
 
 
 @pytest.fixture(scope="module")
@@ -221,5 +221,37 @@ def test_acknowledged_qos1_survives_a_crash(broker):
     back = connected_client(broker.port(), cid, clean_session=False, expect_present=True)
     try:
         assert [m.payload for m in back.expect(3)] == [b"c0", b"c1", b"c2"]
+    finally:
+        back.close()
+
+
+def test_acknowledged_messages_are_not_redelivered_after_a_restart(broker):
+    # The subscriber acknowledges six of ten in-flight messages in one write (the broker
+    # removes their queue entries together, at the end of that read); after a graceful
+    # restart exactly the four unacknowledged ones come back, with DUP.
+    cid = "restart-acked-00001"
+    sub = RawClient(broker.port())
+    assert sub.connect(cid, clean=False)[0] == 0
+    assert sub.subscribe([("sess/acked", 1)]) == [1]
+    pub = connected_client(broker.port())
+    for i in range(10):
+        pub.publish("sess/acked", f"a{i}".encode(), qos=1)
+    pub.close()
+    got = [sub.expect(PUBLISH) for _ in range(10)]
+    assert [p.payload for p in got] == [f"a{i}".encode() for i in range(10)]
+    sub.send(b"".join(puback_packet(p.packet_id) for p in got[:6]) + PINGREQ_PACKET)
+    sub.expect(PINGRESP)  # the PUBACKs before it are handled
+    sub.close()
+
+    broker.restart()
+    back = RawClient(broker.port())
+    try:
+        code, present = back.connect(cid, clean=False)
+        assert (code, present) == (0, True)
+        again = [back.expect(PUBLISH) for _ in range(4)]
+        assert [p.payload for p in again] == [f"a{i}".encode() for i in range(6, 10)]
+        assert all(p.dup for p in again)
+        with pytest.raises(TimeoutError):
+            back.read_packet(timeout=1.0)  # nothing acknowledged comes back
     finally:
         back.close()
