@@ -51,6 +51,7 @@ bool persistence::cancel_locked(const store::remove_entry_op& op) {
   ids.pop_back();
   cancelled_.fetch_add(1, std::memory_order_relaxed);
   metrics_.session_entries_cancelled.fetch_add(1, std::memory_order_relaxed);
+  if (ids.empty()) pending_enqueues_.erase(it);  // nothing left in it to cancel
   if (ids.empty() && pending.done) {
     // Delivered and acknowledged everywhere: nothing left to make durable. The
     // callback only posts to the publisher's executor, so running it under our
@@ -83,23 +84,23 @@ void persistence::commit(store::database& db) {
     std::size_t n = ops_.size();
     if (ops_.size() < max_batch_ops && urgent_pending_ == 0 && !store_.stopping()) {
       const auto cutoff = std::chrono::steady_clock::now() - linger_;
-      n = static_cast<std::size_t>(
-          std::partition_point(ops_.begin(), ops_.end(), [&](const pending_op& p) { return p.at <= cutoff; }) -
-          ops_.begin());
+      n = 0;
+      while (n < ops_.size() && ops_[n].at <= cutoff) ++n;
     }
     scheduled_ = false;
     immediate_ = false;
-    if (n == ops_.size()) {
-      batch.swap(ops_);
-    } else {
-      batch.assign(std::make_move_iterator(ops_.begin()), std::make_move_iterator(ops_.begin() + static_cast<std::ptrdiff_t>(n)));
-      ops_.erase(ops_.begin(), ops_.begin() + static_cast<std::ptrdiff_t>(n));
+    batch.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      batch.push_back(std::move(ops_.front()));
+      ops_.pop_front();
     }
     first_seq_ += n;
     // Entries taken now can no longer be cancelled: their acks must delete the rows.
     for (const auto& p : batch) {
       if (p.urgent) --urgent_pending_;
-      if (const auto* enqueue = std::get_if<store::enqueue_op>(&p.op); enqueue && enqueue->id > 0) {
+      // (An enqueue every target acknowledged left the index then.)
+      if (const auto* enqueue = std::get_if<store::enqueue_op>(&p.op);
+          enqueue && enqueue->id > 0 && !enqueue->client_ids.empty()) {
         pending_enqueues_.erase(enqueue->id);
       }
     }

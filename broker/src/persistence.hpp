@@ -33,6 +33,8 @@
 #include <vector>
 
 #include "portcullis/store/sessions.hpp"
+#include "adaptive_mutex.hpp"
+#include "ring_queue.hpp"
 
 namespace portcullis::store { class database; }
 
@@ -90,9 +92,11 @@ class persistence {
   metrics& metrics_;
   const std::chrono::milliseconds linger_;
   std::atomic<std::int64_t> next_id_{1};
-  std::mutex mutex_;
-  // Pending ops in submission order; ops_[i] has sequence number first_seq_ + i.
-  std::vector<pending_op> ops_;
+  adaptive_mutex mutex_;
+  // Pending ops in submission order; ops_[i] has sequence number first_seq_ + i. A ring, so
+  // that a commit taking the oldest ops moves only those: with a vector, each commit shifted
+  // every younger op down under the mutex the workers' PUBACKs wait on.
+  ring_queue<pending_op> ops_;
   std::uint64_t first_seq_ = 0;
   std::unordered_map<std::int64_t, std::uint64_t> pending_enqueues_;  // message id -> op sequence number
   std::size_t urgent_pending_ = 0;  // urgent ops in ops_

@@ -99,10 +99,10 @@ struct running_store {
   metrics m;
   store_gateway gw{tmp.path(), m};
   std::optional<persistence> p;
-  explicit running_store(std::initializer_list<const char*> sessions) {
+  explicit running_store(std::initializer_list<const char*> sessions, std::chrono::milliseconds linger = 10s) {
     gw.open();
     gw.start();
-    p.emplace(gw, m, std::chrono::milliseconds(10s));
+    p.emplace(gw, m, linger);
     for (const char* id : sessions) p->submit(session_op(id));
   }
   ~running_store() { gw.stop(); }  // before `p` goes: queued commit jobs point at it
@@ -144,6 +144,35 @@ TEST_CASE("a message acknowledged by every target is released at once and leaves
   st.finish();
   CHECK(stored_messages(st.tmp.path()) == 0);
   CHECK(queued(st.tmp.path())["c1"].empty());
+}
+
+TEST_CASE("a commit takes only what has lingered; younger entries stay cancellable", "[persistence]") {
+  // A 1 s linger, and the second enqueue 0.5 s after the first: the commit of the
+  // first (at 1 s) must leave the second pending, still cancellable by its acks.
+  running_store st({"c1", "c2"}, 1s);
+  auto& p = *st.p;
+  auto first = submit_waiting(p, enqueue(1, {"c1", "c2"}));
+  std::this_thread::sleep_for(500ms);
+  auto second = submit_waiting(p, enqueue(2, {"c1", "c2"}));
+  REQUIRE(first.wait_for(5s) == std::future_status::ready);
+  CHECK(first.get());
+  REQUIRE(second.wait_for(0s) == std::future_status::timeout);
+  p.submit(store::remove_entry_op{"t", "c1", 2});
+  CHECK(p.cancelled() == 1);
+  p.submit(store::remove_entry_op{"t", "c1", 1});  // committed already: deletes the row
+  CHECK(p.cancelled() == 1);
+  p.submit(store::remove_entry_op{"t", "c2", 2});
+  CHECK(p.cancelled() == 2);
+  REQUIRE(second.wait_for(0s) == std::future_status::ready);  // acknowledged everywhere
+  CHECK(second.get());
+  // Both targets of message 2 have acknowledged: a repeated removal finds nothing
+  // pending and becomes a (harmless) delete.
+  p.submit(store::remove_entry_op{"t", "c2", 2});
+  CHECK(p.cancelled() == 2);
+  st.finish();
+  auto q = queued(st.tmp.path());
+  CHECK(q["c1"].empty());
+  CHECK(q["c2"] == std::vector<std::int64_t>{1});
 }
 
 TEST_CASE("an enqueue for an offline target is committed without lingering", "[persistence]") {
