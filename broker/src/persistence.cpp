@@ -4,7 +4,6 @@
 #include "persistence.hpp"
 
 #include <algorithm>
-#include <iterator>
 #include <variant>
 
 #include <spdlog/spdlog.h>
