@@ -6,6 +6,7 @@
 
 #include "portcullis/auth/mtls_verifier.hpp"
 
+#include <optional>
 #include <span>
 
 #include "chain_cache_impl.hpp"
@@ -43,11 +44,12 @@ std::optional<detail::chain_facts> mtls_chain_facts(const std::vector<std::vecto
 }
 
 // parse_chain takes the parsed certificates only when there is one per DER (peer_chain.hpp).
-boost::system::result<identity, auth_failure> verify(const std::vector<std::vector<std::uint8_t>>& peer_chain_der,
-                                                     std::span<const std::shared_ptr<x509_st>> parsed,
-                                                     std::string_view client_id, const trust_store& store,
-                                                     std::int64_t now, const mtls_options& options,
-                                                     chain_cache* cache) {
+// `cached_only`: answer only what needs no parsing or path validation (the input checks, a
+// chain cache hit); std::nullopt when the chain would have to be validated.
+std::optional<boost::system::result<identity, auth_failure>> verify(
+    const std::vector<std::vector<std::uint8_t>>& peer_chain_der, std::span<const std::shared_ptr<x509_st>> parsed,
+    std::string_view client_id, const trust_store& store, std::int64_t now, const mtls_options& options,
+    chain_cache* cache, bool cached_only) {
   detail::rule_log log;
   if (!detail::check_client_id_length(client_id, options.client_id_min, options.client_id_max, log)) {
     return log.failure();
@@ -66,8 +68,16 @@ boost::system::result<identity, auth_failure> verify(const std::vector<std::vect
                                                   " bytes"};
     }
   }
-  auto facts = mtls_chain_facts(peer_chain_der, parsed, store, now, cache, log);
-  detail::drain_errors();
+  std::optional<detail::chain_facts> facts;
+  if (cached_only) {
+    if (cache == nullptr) return std::nullopt;
+    facts = detail::chain_cache_access::lookup(*cache, detail::chain_key(detail::chain_kind::mtls, peer_chain_der),
+                                               store, now);
+    if (!facts) return std::nullopt;
+  } else {
+    facts = mtls_chain_facts(peer_chain_der, parsed, store, now, cache, log);
+    detail::drain_errors();
+  }
   if (!facts) {
     const auto& f = log.failure();
     if (f.code == reason::internal) {
@@ -96,13 +106,22 @@ boost::system::result<identity, auth_failure> verify_mtls(const std::vector<std:
                                                           std::string_view client_id, const trust_store& store,
                                                           std::int64_t now, const mtls_options& options,
                                                           chain_cache* cache) {
-  return verify(peer_chain_der, {}, client_id, store, now, options, cache);
+  return *verify(peer_chain_der, {}, client_id, store, now, options, cache, false);
 }
 
 boost::system::result<identity, auth_failure> verify_mtls(const peer_chain& chain, std::string_view client_id,
                                                           const trust_store& store, std::int64_t now,
                                                           const mtls_options& options, chain_cache* cache) {
-  return verify(chain.der, chain.parsed, client_id, store, now, options, cache);
+  return *verify(chain.der, chain.parsed, client_id, store, now, options, cache, false);
+}
+
+std::optional<boost::system::result<identity, auth_failure>> verify_mtls_cached(const peer_chain& chain,
+                                                                                std::string_view client_id,
+                                                                                const trust_store& store,
+                                                                                std::int64_t now,
+                                                                                const mtls_options& options,
+                                                                                chain_cache& cache) {
+  return verify(chain.der, chain.parsed, client_id, store, now, options, &cache, true);
 }
 
 }  // namespace portcullis::auth

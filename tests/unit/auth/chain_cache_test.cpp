@@ -205,6 +205,35 @@ TEST_CASE("chain cache for mTLS chains", "[auth][cache][mtls]") {
     CHECK(cache.size() == 1);
     CHECK(cache.stats().misses == 3);
   }
+  SECTION("the cached-only check (for I/O threads) answers hits and input errors, defers the rest") {
+    peer_chain pc;
+    pc.der = chain;
+    auto cached = [&](const char* id, const trust_store& store, std::int64_t at, chain_cache& c) {
+      return verify_mtls_cached(pc, id, store, at, mtls_options{}, c);
+    };
+    chain_cache fresh;
+    CHECK_FALSE(cached(client_id, *f.root_store, now, fresh).has_value());  // never validated: the pool's job
+    CHECK(fresh.size() == 0);
+    auto hit = cached(client_id, *f.root_store, now, cache);
+    REQUIRE(hit.has_value());
+    REQUIRE(*hit);
+    CHECK((*hit)->ca_id == "ca-root");
+    CHECK((*hit)->method == "mtls");
+    CHECK(cache.stats().hits == 1);
+    auto cn = cached("device-0002-abcdef", *f.root_store, now, cache);
+    REQUIRE(cn.has_value());
+    REQUIRE_FALSE(*cn);
+    CHECK(cn->error().code == reason::mtls_cn_mismatch);
+    auto short_id = cached("dev", *f.root_store, now, cache);
+    REQUIRE(short_id.has_value());
+    REQUIRE_FALSE(*short_id);
+    CHECK(short_id->error().code == reason::client_id_length);
+    // What the cache cannot vouch for goes to full validation, which refuses it.
+    auto without = trust_store::create({{"ca-other", "other", f.der(f.evil_root)}});
+    CHECK_FALSE(cached(client_id, *without, now, cache).has_value());
+    CHECK_FALSE(cached(client_id, *f.root_store, now + 366 * 86400, cache).has_value());
+    CHECK(cache.stats().hits == 2);
+  }
   SECTION("an x5c entry for the same certificates is not an mTLS hit, nor the reverse") {
     // Different rules (x5c: order and device profile; mTLS: purpose sslclient), so neither
     // result may stand for the other.

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -45,5 +46,16 @@ boost::system::result<identity, auth_failure> verify_mtls(const peer_chain& chai
                                                           const trust_store& store, std::int64_t now,
                                                           const mtls_options& options = {},
                                                           chain_cache* cache = nullptr);
+
+/// The part of verify_mtls that needs no certificate parsing or path validation, cheap enough
+/// for an I/O thread: the input checks, then a `cache` lookup. Returns what verify_mtls would
+/// return when those decide (a cache hit, or bad input), and std::nullopt when the chain is
+/// not in the cache and must be validated (call verify_mtls, off the I/O thread).
+std::optional<boost::system::result<identity, auth_failure>> verify_mtls_cached(const peer_chain& chain,
+                                                                                std::string_view client_id,
+                                                                                const trust_store& store,
+                                                                                std::int64_t now,
+                                                                                const mtls_options& options,
+                                                                                chain_cache& cache);
 
 }  // namespace portcullis::auth
