@@ -19,13 +19,13 @@ namespace portcullis::auth {
 namespace {
 
 // Cache lookup, else parse + validate (+ insert), as the x5c certificate stage does. Only a
-// chain that passed every mTLS chain rule is cached, under the mTLS kind of key.
+// chain that passed every mTLS chain rule is cached, under the mTLS kind of key. A `key`
+// given by the caller comes from a lookup that just missed: it is not repeated.
 std::optional<detail::chain_facts> mtls_chain_facts(const std::vector<std::vector<std::uint8_t>>& peer_chain_der,
                                                     std::span<const std::shared_ptr<x509_st>> parsed,
                                                     const trust_store& store, std::int64_t now, chain_cache* cache,
-                                                    detail::rule_log& log) {
-  std::string key;
-  if (cache != nullptr) {
+                                                    std::string key, detail::rule_log& log) {
+  if (cache != nullptr && key.empty()) {
     key = detail::chain_key(detail::chain_kind::mtls, peer_chain_der);
     if (auto hit = detail::chain_cache_access::lookup(*cache, key, store, now)) {
       return hit;
@@ -45,11 +45,12 @@ std::optional<detail::chain_facts> mtls_chain_facts(const std::vector<std::vecto
 
 // parse_chain takes the parsed certificates only when there is one per DER (peer_chain.hpp).
 // `cached_only`: answer only what needs no parsing or path validation (the input checks, a
-// chain cache hit); std::nullopt when the chain would have to be validated.
+// chain cache hit); std::nullopt when the chain would have to be validated, with its cache
+// key left in `key`. Otherwise a non-empty `key` is such a key, and the lookup is not repeated.
 std::optional<boost::system::result<identity, auth_failure>> verify(
     const std::vector<std::vector<std::uint8_t>>& peer_chain_der, std::span<const std::shared_ptr<x509_st>> parsed,
     std::string_view client_id, const trust_store& store, std::int64_t now, const mtls_options& options,
-    chain_cache* cache, bool cached_only) {
+    chain_cache* cache, bool cached_only, std::string& key) {
   detail::rule_log log;
   if (!detail::check_client_id_length(client_id, options.client_id_min, options.client_id_max, log)) {
     return log.failure();
@@ -71,11 +72,11 @@ std::optional<boost::system::result<identity, auth_failure>> verify(
   std::optional<detail::chain_facts> facts;
   if (cached_only) {
     if (cache == nullptr) return std::nullopt;
-    facts = detail::chain_cache_access::lookup(*cache, detail::chain_key(detail::chain_kind::mtls, peer_chain_der),
-                                               store, now);
+    key = detail::chain_key(detail::chain_kind::mtls, peer_chain_der);
+    facts = detail::chain_cache_access::lookup(*cache, key, store, now);
     if (!facts) return std::nullopt;
   } else {
-    facts = mtls_chain_facts(peer_chain_der, parsed, store, now, cache, log);
+    facts = mtls_chain_facts(peer_chain_der, parsed, store, now, cache, std::move(key), log);
     detail::drain_errors();
   }
   if (!facts) {
@@ -106,22 +107,24 @@ boost::system::result<identity, auth_failure> verify_mtls(const std::vector<std:
                                                           std::string_view client_id, const trust_store& store,
                                                           std::int64_t now, const mtls_options& options,
                                                           chain_cache* cache) {
-  return *verify(peer_chain_der, {}, client_id, store, now, options, cache, false);
+  std::string key;
+  return *verify(peer_chain_der, {}, client_id, store, now, options, cache, false, key);
 }
 
 boost::system::result<identity, auth_failure> verify_mtls(const peer_chain& chain, std::string_view client_id,
                                                           const trust_store& store, std::int64_t now,
                                                           const mtls_options& options, chain_cache* cache) {
-  return *verify(chain.der, chain.parsed, client_id, store, now, options, cache, false);
+  std::string key = chain.cache_key;
+  return *verify(chain.der, chain.parsed, client_id, store, now, options, cache, false, key);
 }
 
-std::optional<boost::system::result<identity, auth_failure>> verify_mtls_cached(const peer_chain& chain,
+std::optional<boost::system::result<identity, auth_failure>> verify_mtls_cached(peer_chain& chain,
                                                                                 std::string_view client_id,
                                                                                 const trust_store& store,
                                                                                 std::int64_t now,
                                                                                 const mtls_options& options,
                                                                                 chain_cache& cache) {
-  return verify(chain.der, chain.parsed, client_id, store, now, options, &cache, true);
+  return verify(chain.der, chain.parsed, client_id, store, now, options, &cache, true, chain.cache_key);
 }
 
 }  // namespace portcullis::auth

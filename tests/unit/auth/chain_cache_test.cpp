@@ -214,6 +214,10 @@ TEST_CASE("chain cache for mTLS chains", "[auth][cache][mtls]") {
     chain_cache fresh;
     CHECK_FALSE(cached(client_id, *f.root_store, now, fresh).has_value());  // never validated: the pool's job
     CHECK(fresh.size() == 0);
+    // The validation that follows reuses the deferred lookup: one miss, and the chain is cached.
+    REQUIRE(verify_mtls(pc, client_id, *f.root_store, now, mtls_options{}, &fresh));
+    CHECK(fresh.stats().misses == 1);
+    CHECK(fresh.size() == 1);
     auto hit = cached(client_id, *f.root_store, now, cache);
     REQUIRE(hit.has_value());
     REQUIRE(*hit);

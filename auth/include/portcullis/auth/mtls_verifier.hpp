@@ -50,8 +50,9 @@ boost::system::result<identity, auth_failure> verify_mtls(const peer_chain& chai
 /// The part of verify_mtls that needs no certificate parsing or path validation, cheap enough
 /// for an I/O thread: the input checks, then a `cache` lookup. Returns what verify_mtls would
 /// return when those decide (a cache hit, or bad input), and std::nullopt when the chain is
-/// not in the cache and must be validated (call verify_mtls, off the I/O thread).
-std::optional<boost::system::result<identity, auth_failure>> verify_mtls_cached(const peer_chain& chain,
+/// not in the cache and must be validated (call verify_mtls with the same `chain`, off the I/O
+/// thread: it reuses the cache key this leaves in `chain.cache_key`).
+std::optional<boost::system::result<identity, auth_failure>> verify_mtls_cached(peer_chain& chain,
                                                                                 std::string_view client_id,
                                                                                 const trust_store& store,
                                                                                 std::int64_t now,
