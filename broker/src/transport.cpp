@@ -1,12 +1,9 @@
-// The two transports. TCP reads into a per-thread buffer after waiting for
-// readability with no buffer (no per-connection read buffer while idle), and
-// writes the connection's gather list with one sendmsg (MSG_NOSIGNAL). A quiet TCP connection is
-// watched by its worker's epoll set rather than Asio's reactor, so it costs
+// The plain TCP transport (TLS: tls_transport.cpp). It reads into a per-thread
+// buffer after waiting for readability with no buffer (no per-connection read
+// buffer while idle), and writes the connection's gather list with one sendmsg
+// (MSG_NOSIGNAL). A quiet TCP connection is watched by its worker's epoll set rather than Asio's reactor, so it costs
 // user space nothing (see worker_pool.hpp); a busy one goes back to Asio, whose
-// wake-ups are one system call cheaper. TLS reads into a per-connection buffer
-// (OpenSSL may hold decrypted bytes, so readiness of the socket is not enough)
-// and linearises each batch into one buffer so that it becomes few TLS records
-// instead of one record per gather element.
+// wake-ups are one system call cheaper.
 
 #include "transport.hpp"
 
@@ -21,11 +18,6 @@
 #include <cerrno>
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/ssl/stream.hpp>
-#include <boost/asio/write.hpp>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "portcullis/broker/logging.hpp"
 
@@ -283,102 +275,11 @@ class tcp_connection final : public connection {
   std::unique_ptr<worker_socket> socket_;  // busy: the descriptor registered with Asio
 };
 
-class tls_connection final : public connection {
- public:
-  tls_connection(broker_context& ctx, const listener_config& l, worker& w, worker_socket&& s, std::string remote,
-                 std::shared_ptr<asio::ssl::context> tls)
-      : connection(ctx, l, w, std::move(remote)), tls_(std::move(tls)), stream_(std::move(s), *tls_) {}
-
- private:
-  std::shared_ptr<tls_connection> self() { return std::static_pointer_cast<tls_connection>(shared_from_this()); }
-
-  void transport_start() override {
-    boost::system::error_code ec;
-    stream_.lowest_layer().set_option(tcp::no_delay(true), ec);
-    stream_.async_handshake(asio::ssl::stream_base::server, [self = self()](const boost::system::error_code& hec) {
-      if (hec) {
-        logger("broker")->debug("TLS handshake failed remote={}: {}", self->remote(), hec.message());
-        self->on_read_error(hec);
-        return;
-      }
-      self->read_buffer_ = std::make_unique<std::uint8_t[]>(tls_read_chunk);
-      self->on_transport_ready();
-    });
-  }
-
-  void transport_read() override {
-    stream_.async_read_some(asio::buffer(read_buffer_.get(), tls_read_chunk),
-                            [self = self()](const boost::system::error_code& ec, std::size_t n) {
-                              if (ec) return self->on_read_error(ec);
-                              if (self->on_bytes({self->read_buffer_.get(), n})) self->transport_read();
-                            });
-  }
-
-  bool transport_write(write_state& w, std::size_t&) override {
-    write_buffer_.clear();
-    for (const auto& b : w.buffers) {
-      const auto* p = static_cast<const std::uint8_t*>(b.data());
-      write_buffer_.insert(write_buffer_.end(), p, p + b.size());
-    }
-    asio::async_write(stream_, asio::buffer(write_buffer_),
-                      [self = self()](const boost::system::error_code& ec, std::size_t n) {
-                        self->write_buffer_.clear();
-                        self->on_written(ec, n);
-                      });
-    return false;
-  }
-
-  void transport_close() override {
-    boost::system::error_code ec;
-    stream_.lowest_layer().shutdown(worker_socket::shutdown_both, ec);
-    stream_.lowest_layer().close(ec);
-  }
-
-  auth::peer_chain transport_peer_chain() override {
-    auth::peer_chain chain;
-    SSL* ssl = stream_.native_handle();
-    // The DER for the chain cache and reports, and libssl's parsed certificate (referenced, not
-    // copied) so that the mtls verifier need not decode it again.
-    auto append = [&](X509* cert) {
-      int len = i2d_X509(cert, nullptr);
-      if (len <= 0 || X509_up_ref(cert) != 1) {
-        ERR_clear_error();
-        return;
-      }
-      chain.parsed.emplace_back(cert, X509_free);
-      std::vector<std::uint8_t> der(static_cast<std::size_t>(len));
-      unsigned char* p = der.data();
-      i2d_X509(cert, &p);
-      chain.der.push_back(std::move(der));
-    };
-    X509* leaf = SSL_get0_peer_certificate(ssl);
-    if (!leaf) return chain;
-    append(leaf);
-    // On the server side the peer chain excludes the leaf; keep the order sent.
-    if (STACK_OF(X509)* rest = SSL_get_peer_cert_chain(ssl)) {
-      for (int i = 0; i < sk_X509_num(rest); ++i) append(sk_X509_value(rest, i));
-    }
-    return chain;
-  }
-
-  static constexpr std::size_t tls_read_chunk = 16 * 1024;
-  std::shared_ptr<asio::ssl::context> tls_;
-  asio::ssl::stream<worker_socket> stream_;
-  std::unique_ptr<std::uint8_t[]> read_buffer_;
-  std::vector<std::uint8_t> write_buffer_;
-};
-
 }  // namespace
 
 std::shared_ptr<connection> make_tcp_connection(broker_context& ctx, const listener_config& l, worker& w, int fd,
                                                 bool v6, std::string remote) {
   return std::make_shared<tcp_connection>(ctx, l, w, fd, v6, std::move(remote));
-}
-
-std::shared_ptr<connection> make_tls_connection(broker_context& ctx, const listener_config& l, worker& w,
-                                                worker_socket&& socket, std::string remote,
-                                                std::shared_ptr<asio::ssl::context> tls) {
-  return std::make_shared<tls_connection>(ctx, l, w, std::move(socket), std::move(remote), std::move(tls));
 }
 
 }  // namespace portcullis::broker
