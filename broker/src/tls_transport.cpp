@@ -131,9 +131,17 @@ constexpr std::size_t record_plaintext = 16 * 1024;
 /// Bytes a connection reads in one handler before it lets others on its worker run.
 constexpr std::size_t read_budget = 64 * 1024;
 
-std::uint8_t* thread_buffer() {
-  // One per worker thread: used only between SSL_read and on_bytes (which copies what it
-  // keeps), or between staging and SSL_write, never across a wait.
+/// One read buffer and one write staging record per worker thread, never held across a
+/// wait. Two, not one: a packet handled from the read buffer may close its connection, and
+/// the close writes out what earlier packets answered (connection::close).
+std::uint8_t* read_buffer() {
+  // Used only between SSL_read and on_bytes, which copies what it keeps.
+  thread_local std::unique_ptr<std::array<std::uint8_t, record_plaintext>> buffer =
+      std::make_unique<std::array<std::uint8_t, record_plaintext>>();
+  return buffer->data();
+}
+std::uint8_t* staging_buffer() {
+  // Used only between gathering a record's bytes and SSL_write.
   thread_local std::unique_ptr<std::array<std::uint8_t, record_plaintext>> buffer =
       std::make_unique<std::array<std::uint8_t, record_plaintext>>();
   return buffer->data();
@@ -213,7 +221,7 @@ class tls_connection final : public connection {
 
   void read_some() {
     if (closed_) return;
-    std::uint8_t* buffer = thread_buffer();
+    std::uint8_t* buffer = read_buffer();
     std::size_t total = 0;
     int n;
     for (;;) {
@@ -272,7 +280,7 @@ class tls_connection final : public connection {
   /// Hands the gather list to OpenSSL until all is written (true) or the socket is full
   /// (false: completes through on_written once there is room).
   bool write_some(write_state& w) {
-    std::uint8_t* staging = thread_buffer();
+    std::uint8_t* staging = staging_buffer();
     for (;;) {
       const std::uint8_t* data = staging;
       std::size_t len;
