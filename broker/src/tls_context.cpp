@@ -22,7 +22,8 @@
 //    record that has arrived; partial writes and a moving write buffer are what the
 //    transport's staging needs (tls_transport.cpp).
 //  * No renegotiation (TLS 1.2): a client cannot make the broker redo the expensive half of a
-//    handshake on an established connection.
+//    handshake on an established connection. OpenSSL 3.0 already refuses client-initiated
+//    renegotiation by default; the option says so here, independent of that default.
 //  * No automatic server chain building: the context has no CA store, so OpenSSL's attempt to
 //    complete the server chain on every handshake could find nothing. The server sends the
 //    chain file as given, as before.

@@ -8,6 +8,7 @@ import hashlib
 import os
 import socket
 import ssl
+import subprocess
 import time
 
 import pytest
@@ -127,6 +128,19 @@ def test_the_broker_answers_a_client_close_notify_and_keeps_serving(tls_broker):
     plain = c.sock.unwrap()  # sends close_notify and waits for the broker's
     plain.close()
     again = tls_connected(tls_broker, "tls-after-unwrap")
+    again.close()
+
+
+def test_tls12_renegotiation_is_refused_and_the_broker_keeps_serving(tls_broker):
+    # Python cannot renegotiate; openssl s_client can ("R" on its input). A renegotiation
+    # would make the broker redo a handshake's RSA signature on demand.
+    b, _ = tls_broker
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{b.port('mqtts')}", "-tls1_2"],
+                       input=b"R\n", capture_output=True, timeout=20)
+    out = (r.stdout + r.stderr).decode(errors="replace")
+    assert "RENEGOTIATING" in out, out[-2000:]
+    assert "no renegotiation" in out, f"the broker renegotiated:\n{out[-2000:]}"
+    again = tls_connected(tls_broker, "tls-after-renegotiation")
     again.close()
 
 
