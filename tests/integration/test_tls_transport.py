@@ -144,6 +144,32 @@ def test_tls12_renegotiation_is_refused_and_the_broker_keeps_serving(tls_broker)
     again.close()
 
 
+def test_tls13_key_update_is_answered_and_mqtt_goes_on(tls_broker):
+    # "K" on openssl s_client's input sends a KeyUpdate that requests the broker's own, which
+    # OpenSSL writes from inside the broker's SSL_read. The CONNECT after it, and the
+    # CONNACK back, run under the new keys in both directions.
+    b, _ = tls_broker
+    p = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{b.port('mqtts')}", "-tls1_3"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.0)  # the handshake
+        p.stdin.write(b"K\n")  # a command only when it is the whole read
+        p.stdin.flush()
+        time.sleep(0.5)
+        p.stdin.write(connect_packet("tls-key-update-client"))
+        p.stdin.flush()
+        time.sleep(1.0)
+        out, err = p.communicate(timeout=10)  # closes the input: s_client ends
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert b"KEYUPDATE" in err, err.decode(errors="replace")[-2000:]
+    assert b"\x20\x02\x00\x00" in out, "no CONNACK after the key update"
+    again = tls_connected(tls_broker, "tls-after-key-update")
+    again.close()
+
+
 @pytest.mark.skipif(bool(os.environ.get("PORTCULLIS_SANITIZED")),
                     reason="AddressSanitizer's shadow memory and quarantine make RSS meaningless")
 def test_idle_tls_connections_hold_little_memory(tls_broker):
