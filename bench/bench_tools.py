@@ -178,6 +178,8 @@ TABLE = [
     ("QoS 1 16->16, 1 KiB, half load", "lost (acked, not delivered)", "q1_1k_half", "q1_1k_half", "lost", "msgs", ("zero", 0)),
     ("Idle connections", "connections held", "idle", "idle", "held", "conns", None),
     ("Idle connections", "broker RSS bytes / connection", "idle", "idle", "bytes_per_connection", "B", ("ratio_le", 1.0)),
+    ("Idle mTLS connections (first connects, no target)", "connections held", "mtls_idle", "mtls_idle", "held", "conns", None),
+    ("Idle mTLS connections (first connects, no target)", "broker RSS bytes / connection", "mtls_idle", "mtls_idle", "bytes_per_connection", "B", None),
     ("Connect storm", "x5c JWT warm reconnect vs Mosquitto password_file", "x5c_warm", "password", "connects_per_s", "conn/s", ("ratio_ge", 1.5)),
     ("Connect storm", "x5c JWT cold (first connect: chain + binding + provisioning)", "x5c_cold", "password", "connects_per_s", "conn/s", ("abs_ge", 5000)),
     ("Connect storm", "x5c JWT cold: broker CPU ms / connect", "x5c_cold", "password", "broker_cpu_ms_per_connect", "ms", None),
@@ -315,7 +317,7 @@ def report(raw: str, env_json: str, commands: str, out_md: str) -> None:
                          f"`{json.dumps(r['connack_codes'])}` | {_fmt(r['connects_per_s'])} | {_fmt(r['lat_p50_us'])} | "
                          f"{_fmt(r['lat_p99_us'])} | {_fmt(r.get('broker_cpu_ms_per_connect', 0))} |")
         elif r.get("mode") == "idle":
-            lines.append(f"| idle | {r['broker']} | {r.get('round', '')} | {r['held']}/{r['count']} held | "
+            lines.append(f"| {r.get('scenario') or 'idle'} | {r['broker']} | {r.get('round', '')} | {r['held']}/{r['count']} held | "
                          f"dropped {r['dropped']} | RSS {r.get('broker_rss_before_kib')}→{r.get('broker_rss_after_kib')} KiB | "
                          f"{_fmt(r.get('bytes_per_connection', 0))} B/conn | connect {r.get('connect_elapsed_s', 0):.1f} s | |")
     notes = env.get("notes")

@@ -10,14 +10,12 @@
 // Reports the CONNACK code histogram, accepted connects/s, latency percentiles and, with
 // --broker-pid, the broker CPU per accepted connect.
 
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <array>
 #include <atomic>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -28,6 +26,7 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include "credentials.hpp"
 #include "modes.hpp"
 #include "mqtt_client.hpp"
 #include "stats.hpp"
@@ -37,19 +36,6 @@ namespace portcullis::bench {
 namespace {
 
 using namespace asio::experimental::awaitable_operators;
-
-struct x509_free {
-  void operator()(X509* x) const noexcept { X509_free(x); }
-};
-struct pkey_free {
-  void operator()(EVP_PKEY* k) const noexcept { EVP_PKEY_free(k); }
-};
-
-struct credential {
-  connect_params params;
-  std::unique_ptr<X509, x509_free> cert;
-  std::unique_ptr<EVP_PKEY, pkey_free> key;
-};
 
 struct worker_result {
   histogram latency;  // accepted connects only
@@ -67,29 +53,6 @@ bool load_pairs(const std::string& path, std::vector<credential>& out, bool toke
     c.params.client_id = a;
     c.params.username = tokens ? o.jwt_username : a;
     c.params.password = b;
-    out.push_back(std::move(c));
-  }
-  return true;
-}
-
-bool load_cert_dir(const std::string& dir, std::vector<credential>& out, unsigned limit) {
-  std::vector<std::filesystem::path> certs;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    if (e.path().extension() == ".crt") certs.push_back(e.path());
-  }
-  std::sort(certs.begin(), certs.end());
-  if (certs.size() > limit) certs.resize(limit);
-  for (const auto& p : certs) {
-    auto key_path = p;
-    key_path.replace_extension(".key");
-    std::unique_ptr<FILE, int (*)(FILE*)> cf(std::fopen(p.c_str(), "r"), &std::fclose);
-    std::unique_ptr<FILE, int (*)(FILE*)> kf(std::fopen(key_path.c_str(), "r"), &std::fclose);
-    if (!cf || !kf) return false;
-    credential c;
-    c.cert.reset(PEM_read_X509(cf.get(), nullptr, nullptr, nullptr));
-    c.key.reset(PEM_read_PrivateKey(kf.get(), nullptr, nullptr, nullptr));
-    if (!c.cert || !c.key) return false;
-    c.params.client_id = p.stem().string();
     out.push_back(std::move(c));
   }
   return true;

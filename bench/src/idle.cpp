@@ -3,7 +3,9 @@
 // exceed the hold time: the bench sends no PINGREQ), and reports how many were established and
 // how many are still held at the end (a connection counts as dropped when its socket reads EOF
 // or an error). With --broker-pid it samples the broker's VmRSS before the first connect and at
-// the end of the hold, and reports the resident memory per held connection.
+// the end of the hold, and reports the resident memory per held connection. With --cert-dir
+// each connection is TLS with its own client certificate (client id = the CN), so the same
+// figure covers idle mTLS devices.
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "credentials.hpp"
 #include "modes.hpp"
 #include "mqtt_client.hpp"
 #include "stats.hpp"
@@ -25,7 +28,7 @@ namespace {
 using namespace std::chrono_literals;
 
 struct idle_conn {
-  explicit idle_conn(asio::io_context& ioc) : strand(asio::make_strand(ioc)), conn(strand, nullptr, 256) {}
+  idle_conn(asio::io_context& ioc, asio::ssl::context* tls) : strand(asio::make_strand(ioc)), conn(strand, tls, 256) {}
   asio::strand<asio::io_context::executor_type> strand;
   mqtt_connection conn;
 };
@@ -43,6 +46,8 @@ class idle_run {
   const common_options& common_;
   const idle_options& opt_;
   asio::io_context ioc_;
+  asio::ssl::context tls_{asio::ssl::context::tls_client};
+  std::vector<credential> creds_;  // --cert-dir: one per connection
   tcp::endpoint endpoint_;
   std::vector<std::unique_ptr<idle_conn>> conns_;
   std::atomic<std::size_t> next_{0};
@@ -70,6 +75,16 @@ awaitable<void> idle_run::opener() {
     auto& c = *conns_[i];
     connect_params p;
     p.client_id = opt_.client_prefix + std::to_string(::getpid()) + "-" + std::to_string(i);
+    if (!creds_.empty()) {
+      const auto& cred = creds_[i];
+      p.client_id = cred.params.client_id;
+      if (SSL_use_certificate(c.conn.native_ssl(), cred.cert.get()) != 1 ||
+          SSL_use_PrivateKey(c.conn.native_ssl(), cred.key.get()) != 1) {
+        if (!has_error_.exchange(true)) first_error_ = "SSL_use_certificate failed for " + p.client_id;
+        ++attempted_;
+        continue;
+      }
+    }
     p.keep_alive = opt_.keep_alive;
     // Opened on the connection's own strand so that its watcher and close() never race.
     auto outcome = co_await asio::co_spawn(c.strand, c.conn.connect(endpoint_, p), asio::use_awaitable);
@@ -103,8 +118,17 @@ awaitable<void> idle_run::control() {
 
 int idle_run::run() {
   endpoint_ = make_endpoint(common_.host, common_.port);
+  if (!opt_.cert_dir.empty()) {
+    if (!load_cert_dir(opt_.cert_dir, creds_, opt_.count) || creds_.size() < opt_.count) {
+      std::fprintf(stderr, "idle: %s does not hold %u readable certificate/key pairs\n", opt_.cert_dir.c_str(),
+                   opt_.count);
+      return 2;
+    }
+    tls_.set_verify_mode(asio::ssl::verify_none);  // the bench measures the broker, not server-cert checks
+  }
+  asio::ssl::context* tls = creds_.empty() ? nullptr : &tls_;
   conns_.reserve(opt_.count);
-  for (unsigned i = 0; i < opt_.count; ++i) conns_.push_back(std::make_unique<idle_conn>(ioc_));
+  for (unsigned i = 0; i < opt_.count; ++i) conns_.push_back(std::make_unique<idle_conn>(ioc_, tls));
   before_ = sample_process(common_.broker_pid);
   const unsigned workers = std::max(1u, std::min(opt_.concurrency, opt_.count));
   for (unsigned w = 0; w < workers; ++w) {
@@ -120,6 +144,7 @@ int idle_run::run() {
   json_line j;
   j.add("mode", "idle").add("scenario", common_.label).add("broker", common_.broker);
   j.add("count", opt_.count).add("concurrency", workers).add("keep_alive", static_cast<unsigned>(opt_.keep_alive));
+  j.add("tls", !creds_.empty());
   j.add("hold_s", opt_.hold_s).add("connected", static_cast<std::uint64_t>(connected_.load()));
   j.add("held", static_cast<std::uint64_t>(held)).add("dropped", static_cast<std::uint64_t>(dropped_.load()));
   j.add("connect_elapsed_s", connect_secs_);

@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   idle->add_option("--hold", io.hold_s, "Seconds to hold them");
   idle->add_option("--keep-alive", io.keep_alive, "CONNECT keep-alive (0 = off; must exceed --hold)");
   idle->add_option("--client-prefix", io.client_prefix, "Client id prefix");
+  idle->add_option("--cert-dir", io.cert_dir, "Directory of <cn>.crt/<cn>.key client certificates (mTLS)");
 
   mint_options mo;
   auto* mint = app.add_subcommand("mint", "Generate device certificates and x5c JWTs");

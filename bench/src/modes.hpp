@@ -50,6 +50,7 @@ struct idle_options {
   double hold_s = 10;
   std::uint16_t keep_alive = 0;
   std::string client_prefix = "bench-idle-";
+  std::string cert_dir;  // TLS with a client certificate per connection; client id = its CN
 };
 
 struct mint_options {

@@ -138,3 +138,29 @@ def test_pubsub_persistent_subscribers_are_durable_and_discarded(broker_factory)
             + _metric(metrics, "portcullis_session_entries_cancelled_total")) >= r["acked"]
     # Discarded with CleanSession=1 after the run (the last DISCONNECTs may still be in flight).
     wait_until(lambda: _metric(broker.metrics(), "portcullis_sessions") == 0, 5, what="sessions discarded")
+
+
+def test_idle_holds_mtls_connections_with_one_certificate_each(broker_factory, tmp_path):
+    """`idle --cert-dir`: each held connection is TLS with its own client certificate and its
+    CN as client id (the idle mTLS scenario of bench/run.sh)."""
+    from authkit import Pki
+    pki = Pki(tmp_path / "pki")
+    ca = pki.ca("bench-ca", "Bench Smoke CA")
+    crt, key = pki.server("server", "portcullis-bench-smoke", ca)
+    os.chmod(key, 0o600)
+    certs = tmp_path / "mtls"
+    r = subprocess.run([BENCH, "mint", "--ca-cert", ca[0], "--ca-key", ca[1], "--count", "20",
+                        "--prefix", "smoke-mtls-", "--cert-dir", str(certs), "--client-auth"],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr[-2000:]
+    broker = broker_factory({"listeners": [
+        {"name": "mqtts", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["anonymous"],
+         "tls": {"cert": crt, "key": key, "client_certs": "required"}}]})
+    held = run_bench("idle", "--port", str(broker.port("mqtts")), "--broker-pid", str(broker.pid),
+                     "--cert-dir", str(certs), "-n", "20", "-c", "4", "--hold", "0.5")
+    assert held["tls"] is True and held["held"] == 20 and held["dropped"] == 0, held
+    assert "bytes_per_connection" in held
+    # More connections than certificates: refused before any connect, with exit 2.
+    r = subprocess.run([BENCH, "idle", "--port", str(broker.port("mqtts")), "--cert-dir", str(certs), "-n", "21"],
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and "certificate/key pairs" in r.stderr
