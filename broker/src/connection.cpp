@@ -99,7 +99,6 @@ void connection::write_state_deleter::operator()(write_state* w) const noexcept 
     w->batch.clear();
     w->headers.clear();
     w->buffers.clear();
-    w->sent_index = w->sent_offset = w->sent_total = 0;
     pool.emplace_back(w);
   } else {
     delete w;
@@ -629,12 +628,11 @@ void connection::start_write() {
   // the rest waits for the next turn so other connections on this worker run.
   for (int round = 0; round < 4; ++round) {
     if (!prepare_write()) return;
-    std::size_t n = 0;
     writing_ = true;
     bump(ctx_.stats.traffic().writes);
-    if (!transport_write(*writes_, n)) return;  // completes in on_written
+    if (!transport_write(*writes_)) return;  // completes in on_written
     writing_ = false;
-    finish_batch(n);
+    finish_batch(writes_->sent_total);
     if (state_ == state::closed) return;
   }
   // More may be queued: come back after the other handlers of this worker.
@@ -656,6 +654,7 @@ bool connection::prepare_write() {
   }
   w.buffers.clear();
   w.headers.clear();
+  w.sent_index = w.sent_offset = w.sent_total = 0;
   // Reserve first: the buffers below point into w.headers, which must not move.
   w.headers.reserve(w.batch.size() * 9);
   if (!w.ctrl_inflight.empty()) w.buffers.emplace_back(w.ctrl_inflight.data(), w.ctrl_inflight.size());

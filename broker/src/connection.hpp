@@ -64,7 +64,8 @@ class connection : public session_owner, public std::enable_shared_from_this<con
     std::vector<outgoing> batch;              // PUBLISHes of the write in flight
     std::vector<std::uint8_t> headers;        // their fixed headers and packet ids
     std::vector<boost::asio::const_buffer> buffers;  // the gather list
-    // Progress of a gather write the transport could not finish at once.
+    // Progress through the gather list, for the transport: zero for each new
+    // batch (prepare_write); sent_total = bytes handed to the socket (or TLS).
     std::size_t sent_index = 0, sent_offset = 0, sent_total = 0;
 
     bool idle() const noexcept { return ctrl_pending.empty() && ctrl_inflight.empty() && batch.empty(); }
@@ -103,9 +104,10 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   virtual void transport_resume() { transport_read(); }
   /// The worker's tick, for transport housekeeping. Not called once closed.
   virtual void transport_tick() {}
-  /// Writes w.buffers. Returns true when all was written at once (`written`
-  /// set, on_written is NOT called); otherwise completes later through on_written.
-  virtual bool transport_write(write_state& w, std::size_t& written) = 0;
+  /// Writes w.buffers from w's progress on. Returns true when all was written at
+  /// once (w.sent_total bytes; on_written is NOT called); otherwise completes
+  /// later through on_written. Also how a transport resumes a write that waited.
+  virtual bool transport_write(write_state& w) = 0;
   virtual void transport_close() = 0;
   virtual auth::peer_chain transport_peer_chain() { return {}; }
   /// Readiness reported by the worker's epoll set (EPOLLIN/EPOLLOUT/... bits), for

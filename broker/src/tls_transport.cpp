@@ -251,15 +251,6 @@ class tls_connection final : public connection {
     on_read_error(failure(e));
   }
 
-  bool transport_write(write_state& w, std::size_t& written) override {
-    w.sent_index = 0;
-    w.sent_offset = 0;
-    w.sent_total = 0;
-    if (!write_some(w)) return false;
-    written = w.sent_total;
-    return true;
-  }
-
   /// Moves up to `cap` bytes of the gather list, from where the last call stopped, into `out`.
   static std::size_t gather(write_state& w, std::uint8_t* out, std::size_t cap) {
     std::size_t n = 0;
@@ -279,7 +270,7 @@ class tls_connection final : public connection {
 
   /// Hands the gather list to OpenSSL until all is written (true) or the socket is full
   /// (false: completes through on_written once there is room).
-  bool write_some(write_state& w) {
+  bool transport_write(write_state& w) override {
     std::uint8_t* staging = staging_buffer();
     for (;;) {
       const std::uint8_t* data = staging;
@@ -319,7 +310,7 @@ class tls_connection final : public connection {
                              self->write_waiting_ = false;
                              if (ec) return self->finish_write(ec);
                              if (self->closed_) return self->finish_write(asio::error::operation_aborted);
-                             if (self->write_some(self->writes())) self->finish_write({});
+                             if (self->transport_write(self->writes())) self->finish_write({});
                            });
         return false;
       }

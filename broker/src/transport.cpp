@@ -93,7 +93,7 @@ class tcp_connection final : public connection {
     // Writes first, as Asio's reactor orders them.
     if (((events & EPOLLOUT) || failed) && write_waiting_) {
       write_waiting_ = false;
-      if (write_some(writes())) finish_write({});
+      if (transport_write(writes())) finish_write({});
       if (fd_ < 0) return;
     }
     if (((events & EPOLLIN) || failed) && read_waiting_) {
@@ -174,21 +174,12 @@ class tcp_connection final : public connection {
     transport_read();
   }
 
-  bool transport_write(write_state& w, std::size_t& written) override {
-    w.sent_index = 0;
-    w.sent_offset = 0;
-    w.sent_total = 0;
-    if (!write_some(w)) return false;
-    written = w.sent_total;
-    return true;
-  }
-
   /// Writes the gather list with sendmsg(2), up to IOV_MAX elements per call,
   /// until done (true) or the socket is full (false: waits for writability and
   /// completes through on_written). Asio's composed async_write would send 64
   /// elements per event-loop turn, which lets a publisher on the same worker
   /// outrun a subscriber by an order of magnitude.
-  bool write_some(write_state& w) {
+  bool transport_write(write_state& w) override {
     const auto& bufs = w.buffers;
     std::array<iovec, 1024> iov;
     while (w.sent_index < bufs.size()) {
@@ -213,7 +204,7 @@ class tcp_connection final : public connection {
             socket_->async_wait(worker_socket::wait_write, [self = self()](const boost::system::error_code& ec) {
               self->write_waiting_ = false;
               if (ec) return self->finish_write(ec);
-              if (self->write_some(self->writes())) self->finish_write({});
+              if (self->transport_write(self->writes())) self->finish_write({});
             });
           }
           return false;  // quiet: on_io_ready continues when there is room
