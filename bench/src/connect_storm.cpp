@@ -37,11 +37,24 @@ namespace {
 
 using namespace asio::experimental::awaitable_operators;
 
+// What one worker (plain slot or coroutine) saw; both storms record through these two calls.
 struct worker_result {
   histogram latency;  // accepted connects only
   std::map<int, std::uint64_t> codes;  // CONNACK code -> count; -1 = transport/protocol failure
   std::uint64_t timeouts = 0;
   std::string first_error;
+
+  /// A CONNACK arrived with `code`; an accepted connect (0) also records its latency.
+  void connack(int code, std::uint64_t latency_ns) {
+    ++codes[code];
+    if (code == 0) latency.add(latency_ns);
+  }
+  /// The connect got no CONNACK: a transport or protocol failure, or the --timeout.
+  void failed(std::string what, bool timed_out) {
+    ++codes[-1];
+    if (timed_out) ++timeouts;
+    if (first_error.empty()) first_error = timed_out ? "timeout" : std::move(what);
+  }
 };
 
 bool load_pairs(const std::string& path, std::vector<credential>& out, bool tokens, const connect_options& o) {
@@ -124,9 +137,8 @@ class plain_storm {
     const std::uint64_t t1 = now_ns();
     if (s.in[0] != 0x20 || s.in[1] != 0x02) return fail(s, "expected CONNACK");
     const int code = s.in[3];
-    ++s.result.codes[code];
+    s.result.connack(code, t1 - s.started_ns.load(std::memory_order_relaxed));
     if (code == 0) {
-      s.result.latency.add(t1 - s.started_ns.load(std::memory_order_relaxed));
       error_code ignored;
       asio::write(s.sock, asio::buffer(disconnect_frame), ignored);  // 2 bytes into an empty send buffer
     }
@@ -134,12 +146,7 @@ class plain_storm {
   }
 
   void fail(slot& s, std::string what) {
-    if (s.timed_out) {
-      ++s.result.timeouts;
-      what = "timeout";
-    }
-    ++s.result.codes[-1];
-    if (s.result.first_error.empty()) s.result.first_error = std::move(what);
+    s.result.failed(std::move(what), s.timed_out);
     finish(s);
   }
 
@@ -217,8 +224,7 @@ awaitable<void> connect_run::connect_one(std::size_t i, worker_result& r) {
     const auto& c = creds_[i];
     if (c.cert && (SSL_use_certificate(conn.native_ssl(), c.cert.get()) != 1 ||
                    SSL_use_PrivateKey(conn.native_ssl(), c.key.get()) != 1)) {
-      ++r.codes[-1];
-      if (r.first_error.empty()) r.first_error = "SSL_use_certificate failed for " + params.client_id;
+      r.failed("SSL_use_certificate failed for " + params.client_id, false);
       co_return;
     }
   }
@@ -228,17 +234,17 @@ awaitable<void> connect_run::connect_one(std::size_t i, worker_result& r) {
   auto outcome = co_await (conn.connect(endpoint_, params) || timer.async_wait(use_nothrow));
   const std::uint64_t t1 = now_ns();
   if (outcome.index() == 1) {
-    ++r.timeouts;
-    ++r.codes[-1];
-    if (r.first_error.empty()) r.first_error = "timeout";
+    r.failed({}, true);
     conn.close();
     co_return;
   }
   const auto& o = std::get<0>(outcome);
-  ++r.codes[o.connack_code];
-  if (o.connack_code < 0 && r.first_error.empty()) r.first_error = o.error;
+  if (o.connack_code < 0) {
+    r.failed(o.error, false);
+  } else {
+    r.connack(o.connack_code, t1 - t0);
+  }
   if (o.connack_code == 0) {
-    r.latency.add(t1 - t0);
     std::vector<std::uint8_t> bye;
     append_disconnect(bye);
     co_await conn.write_all(bye);
