@@ -1,14 +1,17 @@
 """The TLS transport end to end (broker/src/tls_transport.cpp): OpenSSL reads and writes the
 socket itself, so these check what a TLS client would notice if that went wrong: large
 messages through a subscriber whose socket is full (OpenSSL holds half-sent records and must be
-offered the same bytes again), the close_notify a closing broker sends, and the memory each
-idle TLS connection holds."""
+offered the same bytes again), the same with records of 512 bytes (SSL_write takes part of what
+it is offered), the close_notify a closing broker sends, renegotiation and KeyUpdate, and the
+memory each idle TLS connection holds."""
 
 import hashlib
 import os
+import select
 import socket
 import ssl
 import subprocess
+import threading
 import time
 
 import pytest
@@ -105,6 +108,121 @@ def test_large_messages_reach_a_subscriber_with_a_full_socket_intact(tls_broker)
             sub.send(bytes([0x40, 0x02]) + packet_id.to_bytes(2, "big"))  # PUBACK
         for i, body in enumerate(got):
             assert body == payload_for(i, size), f"message {i} arrived altered ({len(body)} bytes)"
+    finally:
+        sub.close()
+        pub.close()
+
+
+class RecordProxy:
+    """A TCP relay between a client and the broker that reads the broker's side through a
+    4 KiB receive window, can stop reading it (so the broker's socket fills), and notes the
+    largest TLS record the broker sent."""
+
+    def __init__(self, broker_port: int):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.broker_port = broker_port
+        self.reading = threading.Event()
+        self.reading.set()
+        self.records = 0
+        self.largest_record = 0
+        self.error: BaseException | None = None
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        try:
+            client, _ = self.listener.accept()
+            upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            upstream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect
+            upstream.connect(("127.0.0.1", self.broker_port))
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            pending = bytearray()
+            while True:
+                self.reading.wait()
+                chunk = upstream.recv(4096)
+                if not chunk:
+                    client.shutdown(socket.SHUT_WR)
+                    return
+                pending += chunk
+                while len(pending) >= 5:  # TLS record header: type, version, length
+                    length = int.from_bytes(pending[3:5], "big")
+                    if len(pending) < 5 + length:
+                        break
+                    self.records += 1
+                    self.largest_record = max(self.largest_record, length)
+                    del pending[:5 + length]
+                client.sendall(chunk)
+        except OSError as e:
+            self.error = e
+
+    @staticmethod
+    def _pump(client, upstream):
+        try:
+            while chunk := client.recv(65536):
+                upstream.sendall(chunk)
+            upstream.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+class SClient(RawClient):
+    """An MQTT client over `openssl s_client`, for TLS features Python's ssl cannot ask for."""
+
+    def __init__(self, port: int, *options: str):
+        self.proc = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-quiet", *options],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._buf = bytearray()
+        self.is_closed = False
+
+    def send(self, data: bytes):
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def _fill(self, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([self.proc.stdout], [], [], remaining)[0]:
+            raise TimeoutError("no data from broker")
+        chunk = os.read(self.proc.stdout.fileno(), 65536)
+        if not chunk:
+            self.is_closed = True
+            raise Closed()
+        self._buf += chunk
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
+
+
+def test_small_negotiated_records_through_a_full_socket_arrive_intact(tls_broker):
+    # A client that negotiates max_fragment_length 512 (RFC 6066) makes each 16 KiB SSL_write
+    # many records, so a full socket stops OpenSSL between records: SSL_write then takes part
+    # of what it was offered and the transport must offer the rest again, in order.
+    b, _ = tls_broker
+    count, size = 40, 20 * 1024
+    proxy = RecordProxy(b.port("mqtts"))
+    sub = SClient(proxy.port, "-maxfraglen", "512")
+    pub = tls_connected(tls_broker, "tls-fraglen-publisher")
+    try:
+        rc, _ = sub.connect("tls-fraglen-subscriber")
+        assert rc == 0
+        assert sub.subscribe([("tls/fraglen", 1)]) == [1]
+        proxy.reading.clear()  # from here the broker's socket to the subscriber fills
+        for i in range(count):
+            pub.send(publish_packet("tls/fraglen", payload_for(i, size), qos=1, packet_id=i + 1))
+        acked = {pub.expect(PUBACK, timeout=10).packet_id for _ in range(count)}
+        assert acked == set(range(1, count + 1))
+        time.sleep(0.3)
+        proxy.reading.set()
+        for i in range(count):
+            p = sub.expect(PUBLISH, timeout=10)
+            assert p.topic == "tls/fraglen"
+            assert p.payload == payload_for(i, size), f"message {i} arrived altered ({len(p.payload)} bytes)"
+            sub.send(bytes([0x40, 0x02]) + p.packet_id.to_bytes(2, "big"))  # PUBACK
+        assert proxy.error is None, proxy.error
+        # TLS 1.3 ciphertext: 512 bytes of content, its type byte and a 16-byte tag.
+        assert proxy.largest_record <= 512 + 17, f"a {proxy.largest_record}-byte record: 512 was not negotiated"
+        assert proxy.records > count * size // 512
     finally:
         sub.close()
         pub.close()
