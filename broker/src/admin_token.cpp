@@ -38,20 +38,27 @@ std::string read_token_file(const std::string& path, const std::string& key) {
 
 }  // namespace
 
+void check_bootstrap_token_source(const config& cfg) {
+  if (const char* env = std::getenv("PORTCULLIS_ADMIN_TOKEN"); env && *env) return;
+  if (cfg.admin_token_file) read_token_file(*cfg.admin_token_file, "admin.token_file");
+}
+
 std::string load_bootstrap_token_hash(const config& cfg) {
   if (const char* env = std::getenv("PORTCULLIS_ADMIN_TOKEN"); env && *env) {
     logger("admin")->info("admin bootstrap token taken from PORTCULLIS_ADMIN_TOKEN");
     return auth::sha256_hex(trim(env));
   }
   if (cfg.admin_token_file) {
+    std::string hash = auth::sha256_hex(read_token_file(*cfg.admin_token_file, "admin.token_file"));
     logger("admin")->info("admin bootstrap token read from {}", *cfg.admin_token_file);
-    return auth::sha256_hex(read_token_file(*cfg.admin_token_file, "admin.token_file"));
+    return hash;
   }
   auto path = (std::filesystem::path(cfg.data_dir) / "admin.token").string();
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) {
+    std::string hash = auth::sha256_hex(read_token_file(path, "data_dir"));
     logger("admin")->info("admin bootstrap token read from {}", path);
-    return auth::sha256_hex(read_token_file(path, "data_dir"));
+    return hash;
   }
   std::string token = auth::random_token(32);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);

@@ -9,6 +9,10 @@
 
 namespace portcullis::broker {
 
+/// Throws config_error when serve would: the token comes from admin.token_file (the
+/// environment variable is not set) and that file cannot be read or is empty. Reads only.
+void check_bootstrap_token_source(const config& cfg);
+
 /// Returns the SHA-256 hex of the bootstrap token. Throws config_error when the
 /// configured token file cannot be read or is empty.
 std::string load_bootstrap_token_hash(const config& cfg);

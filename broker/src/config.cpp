@@ -6,6 +6,10 @@
 
 #include "portcullis/broker/config.hpp"
 
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -13,6 +17,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -35,6 +40,13 @@ class object_reader {
   object_reader(const json& v, std::string path) : v_(v), path_(std::move(path)) {
     if (!v_.IsObject()) {
       throw config_error(path_.empty() ? "(root)" : path_, "must be an object");
+    }
+    // RapidJSON keeps every member of a repeated name and FindMember returns the first:
+    // a key given twice would silently ignore the second, the one a reader looks at last.
+    std::set<std::string_view> seen;
+    for (auto it = v_.MemberBegin(); it != v_.MemberEnd(); ++it) {
+      std::string_view k(it->name.GetString(), it->name.GetStringLength());
+      if (!seen.insert(k).second) throw config_error(join(path_, std::string(k)), "duplicate key");
     }
   }
 
@@ -272,6 +284,17 @@ void parse_bind(listener_config& l, const std::string& key) {
   }
   long p = std::stol(port);
   if (p > 65535) throw config_error(key, "port must be between 0 and 65535");
+  // The host must be an address this machine can bind: checked here, so that check-config
+  // refuses what serve would (a numeric address never leaves the process; a name is looked
+  // up as serve will look it up).
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  if (found != nullptr) ::freeaddrinfo(found);
+  if (rc != 0) throw config_error(key, "cannot resolve host \"" + host + "\": " + ::gai_strerror(rc));
   l.host = host;
   l.port = static_cast<std::uint16_t>(p);
 }
@@ -359,8 +382,14 @@ void validate(config& c) {
 
 config parse_config(const std::string& json_text, const std::string& source_name) {
   rapidjson::Document doc;
-  constexpr unsigned flags = rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag |
-                             rapidjson::kParseStopWhenDoneFlag;
+  // One document and nothing after it but whitespace and complete comments: a second
+  // object or stray text after the first is a syntax error, never silently ignored.
+  constexpr unsigned flags = rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag;
+  if (auto nul = json_text.find('\0'); nul != std::string::npos) {
+    std::size_t line = 1 + static_cast<std::size_t>(std::count(json_text.begin(),
+        json_text.begin() + static_cast<std::ptrdiff_t>(nul), '\n'));
+    throw config_error("(syntax)", "NUL byte at line " + std::to_string(line));
+  }
   doc.Parse<flags>(json_text.c_str(), json_text.size());
   if (doc.HasParseError()) {
     // Report a line number: far easier to act on than a byte offset.

@@ -11,6 +11,7 @@
 #include "portcullis/broker/config.hpp"
 #include "portcullis/broker/logging.hpp"
 #include "portcullis/broker/server.hpp"
+#include "admin_token.hpp"
 #include "cli_tools.hpp"
 #include "tls_context.hpp"
 
@@ -125,6 +126,7 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < c.listeners.size(); ++i) {
         if (c.listeners[i].tls) pb::make_tls_contexts(c.listeners[i], i, 1);
       }
+      pb::check_bootstrap_token_source(c);
       std::cout << pb::to_json(c);
       return 0;
     }
@@ -134,6 +136,7 @@ int main(int argc, char** argv) {
       if (!log_level.empty()) c.log_level = log_level;
       if (!log_format.empty()) c.log_format = log_format;
       pb::validate(c);
+      pb::check_bootstrap_token_source(c);  // before anything is written into the data dir
       pb::setup_logging(c.log_level, c.log_format);
       pb::server s(std::move(c));
       return s.run();

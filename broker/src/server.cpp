@@ -342,6 +342,10 @@ int server::impl::run() {
   std::error_code fec;
   std::filesystem::create_directories(cfg->data_dir, fec);
   if (fec) throw config_error("data_dir", "cannot create " + cfg->data_dir + ": " + fec.message());
+  // A ports.json left by an earlier run (killed, or failed) names ports nobody listens on: a
+  // script waiting for the file must wait for this run's.
+  const auto ports_file = std::filesystem::path(cfg->data_dir) / "ports.json";
+  std::filesystem::remove(ports_file, fec);
   load_store();
   auth = std::make_unique<auth_service>(*cfg, store, trust);
   ctx.auth = auth.get();
@@ -368,6 +372,7 @@ int server::impl::run() {
     auth->stop();
   }
   store.stop();  // runs every queued store job (flush) before returning
+  std::filesystem::remove(ports_file, fec);  // the ports are closed
   logger("broker")->info("stopped");
   return 0;
 }

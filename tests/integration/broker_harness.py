@@ -205,7 +205,7 @@ class Broker:
             return r.read().decode()
 
 
-def run_cli(*args, timeout: float = 20.0) -> subprocess.CompletedProcess:
+def run_cli(*args, timeout: float = 20.0, env: dict | None = None) -> subprocess.CompletedProcess:
     """Runs a non-daemon subcommand (check-config, ...) and returns the completed process."""
     return subprocess.run([binary(), *args], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, env=env)

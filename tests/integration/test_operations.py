@@ -2,8 +2,10 @@
 configuration (one line naming the key, exit code 2)."""
 
 import json
+import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -141,6 +143,65 @@ def test_check_config_rejects_syntax_error(tmp_path):
     r = run_cli("check-config", "--config", write(tmp_path, '{"limits": {'))
     assert r.returncode == 2
     assert r.stderr.strip()
+
+
+TEXT_BAD = {
+    # Nothing after the document is ignored: a second object, stray text, an unclosed comment.
+    "second-document": ('{"limits": {"max_inflight": 5}}\n{"limits": {"max_inflight": 9}}\n', "(syntax)"),
+    "trailing-text": ('{"limits": {"max_inflight": 5}} this is junk\n', "(syntax)"),
+    "unclosed-comment": ('{"limits": {"max_inflight": 5}} /* \n', "(syntax)"),
+    # A key given twice: the reader would see only one of them.
+    "duplicate-key": ('{"limits": {"max_inflight": 5}, "limits": {"max_connections": 7}}', "limits"),
+    "duplicate-nested-key": ('{"limits": {"max_inflight": 5, "max_inflight": 6}}', "limits.max_inflight"),
+    # An address serve could not bind is refused by check-config too.
+    "unresolvable-host": ('{"listeners": [{"name": "m", "bind": "999.1.1.1:0", "protocol": "mqtt",'
+                          ' "auth": ["anonymous"]}]}', "listeners[0].bind"),
+}
+
+
+@pytest.mark.parametrize("case", list(TEXT_BAD), ids=list(TEXT_BAD))
+def test_check_config_refuses_what_a_reader_would_misread(tmp_path, case):
+    text, key = TEXT_BAD[case]
+    r = run_cli("check-config", "--config", write(tmp_path, text))
+    assert r.returncode == 2, f"exit {r.returncode}, stdout {r.stdout[:200]!r}, stderr {r.stderr!r}"
+    assert key in r.stderr, f"stderr does not name {key}: {r.stderr!r}"
+    assert len(r.stderr.strip().splitlines()) == 1, f"not a one-line error: {r.stderr!r}"
+
+
+def test_an_unreadable_token_file_fails_check_config_and_serve_before_any_write(tmp_path):
+    cfg = write(tmp_path, {"admin": {"token_file": str(tmp_path / "missing.token")}})
+    env = {k: v for k, v in os.environ.items() if k != "PORTCULLIS_ADMIN_TOKEN"}
+    r = run_cli("check-config", "--config", cfg, env=env)
+    assert r.returncode == 2 and "admin.token_file" in r.stderr, r.stderr
+    (tmp_path / "empty.token").write_text("\n")
+    empty = write(tmp_path, {"admin": {"token_file": str(tmp_path / "empty.token")}}, "empty.json")
+    r = run_cli("check-config", "--config", empty, env=env)
+    assert r.returncode == 2 and "admin.token_file" in r.stderr, r.stderr
+    r = run_cli("serve", "--config", cfg, "--data-dir", str(tmp_path / "var"), env=env, timeout=10)
+    assert r.returncode == 2 and "admin.token_file" in r.stderr, r.stderr
+    assert not (tmp_path / "var" / "admin.token").exists(), "a failed start generated a bootstrap token"
+    # With the environment variable the file is not used, so it need not exist.
+    r = run_cli("check-config", "--config", cfg, env={**env, "PORTCULLIS_ADMIN_TOKEN": "from-env"})
+    assert r.returncode == 0, r.stderr
+
+
+def test_ports_json_exists_only_while_the_broker_runs(tmp_path, broker_factory):
+    broker = broker_factory()
+    ports_file = broker.data_dir / "ports.json"
+    assert ports_file.exists()
+    assert broker.terminate() == 0
+    assert not ports_file.exists(), "ports.json names closed ports after a graceful stop"
+    # A file left by a run that was killed goes at the next start, even one that fails.
+    ports_file.write_text('{"mqtt": 1, "admin": 2}\n')
+    busy = socket.create_server(("127.0.0.1", 0))
+    try:
+        cfg = write(tmp_path, {"listeners": [{"name": "mqtt", "bind": f"127.0.0.1:{busy.getsockname()[1]}",
+                                              "protocol": "mqtt", "auth": ["anonymous"]}]}, "busy.json")
+        r = run_cli("serve", "--config", cfg, "--data-dir", str(broker.data_dir), timeout=10)
+    finally:
+        busy.close()
+    assert r.returncode == 2, r.stderr
+    assert not ports_file.exists(), "a stale ports.json survived a start"
 
 
 def test_serve_with_bad_config_exits_two_without_listening(tmp_path):
