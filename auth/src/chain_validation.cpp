@@ -9,7 +9,8 @@
 //
 // Anchor choice: the lowest registered CA wins: a presented certificate (index ≥ 1) whose DER
 // equals an anchor, else an anchor that issued (name match + signature) a presented
-// certificate — for ordered x5c chains only the last one. Index 0 is never an anchor: the
+// certificate — for ordered x5c chains only the last one, and only when the chain with it
+// stays within x5c's 3 certificates (chain_policy::max_path). Index 0 is never an anchor: the
 // device certificate must be issued by a tenant CA, not be one. For the last certificate and a
 // single CA of its issuer's name, the signature is left to path validation (find_anchor).
 
@@ -108,7 +109,11 @@ bool issued_by(const entry& anchor, X509* cert) {
   return ok;
 }
 
-const entry* find_anchor(const std::vector<x509_ptr>& chain, const trust_store::impl& store, bool ordered) {
+// `presented` tells whether the anchor is one of the certificates sent (else it issued the last
+// one that is looked at).
+const entry* find_anchor(const std::vector<x509_ptr>& chain, const trust_store::impl& store, bool ordered,
+                         bool& presented) {
+  presented = true;
   for (std::size_t i = 1; i < chain.size(); ++i) {
     if (const entry* shared = store.find_object(chain[i].get())) {
       return shared;  // parse_chain recognised the registered DER and reused its certificate
@@ -117,6 +122,7 @@ const entry* find_anchor(const std::vector<x509_ptr>& chain, const trust_store::
       return &store.entries[it->second];
     }
   }
+  presented = false;
   std::size_t first = ordered ? chain.size() - 1 : 0;
   for (std::size_t i = first; i < chain.size(); ++i) {
     auto [lo, hi] = store.by_subject.equal_range(issuer_of(chain[i].get()));
@@ -316,11 +322,21 @@ std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, co
     return std::nullopt;
   }
   const auto& impl = trust_store_access::of(store);
-  const entry* anchor = find_anchor(chain, impl, policy.ordered);
+  bool presented = false;
+  const entry* anchor = find_anchor(chain, impl, policy.ordered, presented);
   if (anchor == nullptr) {
     log.fail(reason::x5c_no_tenant_ca, "no registered CA is in the chain or issued " +
                                            label(chain, chain.size() - 1) + " (issuer " +
                                            issuer_of(chain.back().get()) + ")");
+    return std::nullopt;
+  }
+  if (policy.max_path != 0 && !presented && chain.size() + 1 > policy.max_path) {
+    // The CA above the last certificate would make the chain longer than x5c may be: the
+    // tenant CA must then be one of the certificates sent.
+    log.fail(reason::x5c_no_tenant_ca, "CA " + anchor->info.id + " is not in the chain and above " +
+                                           std::to_string(chain.size()) + " certificates it would make a chain of " +
+                                           std::to_string(chain.size() + 1) + " (at most " +
+                                           std::to_string(policy.max_path) + "; send the tenant CA in x5c)");
     return std::nullopt;
   }
   log.pass_lazy(reason::x5c_no_tenant_ca, [&] { return "CA " + anchor->info.id + " of tenant " + anchor->info.tenant; });

@@ -38,6 +38,9 @@ struct chain_policy {
   bool ordered = true;         ///< x5c.order: each certificate is issued by the next one
   bool device_profile = true;  ///< cert.version / cert.key_usage / cert.aki / cert.issuer
   int purpose = 0;             ///< X509_PURPOSE_* for path validation, 0 = none
+  /// Longest chain, the tenant CA included, when that CA is not among the certificates sent
+  /// (x5c: at most 3 certificates, the tenant CA among them or directly above); 0 = no limit.
+  std::size_t max_path = 0;
 };
 
 /// Decodes the x5c header value into DER blobs (jwt.x5c: array of 1–3 strings, strict

@@ -263,7 +263,8 @@ claim_values check_claims(const rapidjson::Document& claims, std::string_view cl
   }
   const auto* ten = member(claims, "ten");
   if (ten == nullptr) {
-    log.pass(reason::jwt_ten, "no ten claim (treated as empty)");
+    // Seed 000 marks only nbf optional; a device that means "no tenant" sends "ten": "".
+    log.fail(reason::jwt_ten, "no ten claim (required; \"\" when the device does not name its tenant)");
   } else if (!ten->IsString()) {
     log.fail(reason::jwt_ten, "ten is not a string");
   } else {

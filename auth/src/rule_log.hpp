@@ -34,7 +34,7 @@ public:
     }
     ++failures_;
     if (!first_) {
-      first_ = auth_failure{r, std::move(detail)};
+      first_ = auth_failure{r, std::move(detail), tenant_};
     }
     return false;
   }
@@ -60,12 +60,18 @@ public:
   bool failed() const noexcept { return first_.has_value(); }
   bool explaining() const noexcept { return sink_ != nullptr; }
   const auth_failure& failure() const { return *first_; }
+  /// Names the tenant whose CA the chain validated against (auth_failure::tenant).
+  void attribute(std::string tenant) {
+    if (first_) first_->tenant = tenant;
+    tenant_ = std::move(tenant);
+  }
   /// Failures recorded so far (lets a stage tell its own failures from earlier ones).
   std::size_t failures() const noexcept { return failures_; }
 
 private:
   std::vector<rule_result>* sink_;
   std::optional<auth_failure> first_;
+  std::string tenant_;
   std::size_t failures_ = 0;
 };
 

@@ -18,16 +18,18 @@
 #include "chain_validation.hpp"
 #include "jws.hpp"
 #include "openssl_util.hpp"
+#include "strict_json.hpp"
 #include "x5c_jwt_checks.hpp"
 
 namespace portcullis::auth {
 namespace detail {
 
 bool check_client_id_length(std::string_view client_id, std::size_t min, std::size_t max, rule_log& log) {
-  bool ok = client_id.size() >= min && client_id.size() <= max;
+  std::size_t n = utf8_length(client_id);  // characters, as the broker counts them
+  bool ok = n >= min && n <= max;
   return log.check(ok, reason::client_id_length,
-                   "client id is " + std::to_string(client_id.size()) + " bytes (allowed " + std::to_string(min) +
-                       ".." + std::to_string(max) + ")");
+                   "client id is " + std::to_string(n) + " characters (allowed " + std::to_string(min) + ".." +
+                       std::to_string(max) + ")");
 }
 
 namespace {
@@ -65,7 +67,7 @@ std::optional<chain_facts> certificate_stage(const parsed_jws& jws, const trust_
     device_key_out.reset(k);
   }
   drain_errors();
-  auto facts = validate_chain(*chain, store, now, chain_policy{}, log);
+  auto facts = validate_chain(*chain, store, now, chain_policy{.max_path = max_x5c_certificates}, log);
   if (facts && cache != nullptr && !log.failed()) {
     chain_cache_access::insert(*cache, key, *facts, now);
   }
@@ -105,6 +107,17 @@ std::optional<identity> run_x5c_jwt_checks(std::string_view username, std::strin
   }
   auto claims = check_claims(jws->claims, client_id, options, now, log);
   if (log.stop()) {
+    // The refusal stands; whose device it was is still worth knowing (an expired token is the
+    // usual one): when the chain validates, its tenant's admin sees the refusal too.
+    if (cached) {
+      log.attribute(cached->tenant);
+    } else {
+      rule_log quiet;
+      evp_pkey_ptr unused;
+      if (auto f = certificate_stage(*jws, store, now, cache, key, quiet, unused); f && !quiet.failed()) {
+        log.attribute(f->tenant);
+      }
+    }
     return std::nullopt;
   }
   evp_pkey_ptr device_key;
@@ -119,6 +132,7 @@ std::optional<identity> run_x5c_jwt_checks(std::string_view username, std::strin
     return std::nullopt;
   }
   if (facts) {
+    log.attribute(facts->tenant);  // every rule below is checked against this tenant's CA
     check_tenant(claims, facts->tenant, log);
     if (log.stop()) {
       return std::nullopt;

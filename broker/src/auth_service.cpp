@@ -124,7 +124,7 @@ void auth_service::impl::verify(const std::string& method, auth_request req, aut
 
 void auth_service::impl::finish(boost::system::result<auth::identity, auth::auth_failure> r, auth_callback done) {
   if (!r) {
-    done(refusal(r.error().code, std::move(r.error().detail)));
+    done(refusal(r.error().code, std::move(r.error().detail), std::move(r.error().tenant)));
     return;
   }
   bind(*r, std::move(done));

@@ -6,6 +6,7 @@
 // operator can tell a device owner precisely why it was refused.
 
 #include "cli_tools.hpp"
+#include "trust_manager.hpp"
 #include "wall_clock.hpp"
 
 #include <sys/stat.h>
@@ -22,6 +23,7 @@
 #include "portcullis/auth/pki.hpp"
 #include "portcullis/auth/token.hpp"
 #include "portcullis/auth/trust_store.hpp"
+#include "portcullis/auth/x5c_jwt_verifier.hpp"
 #include "portcullis/broker/config.hpp"
 #include "portcullis/store/database.hpp"
 
@@ -161,16 +163,57 @@ int run_token_explain(const explain_args& a) {
     std::cout << "header: " << d->header_json << "\nclaims: " << d->claims_json << "\n";
     for (std::size_t i = 0; i < d->certificates.size(); ++i) std::cout << "x5c[" << i << "]: " << d->certificates[i] << "\n";
   }
-  auto rules = auth::explain_x5c_jwt(username, token, client_id, *trust, o, epoch_seconds());
+  const std::int64_t now = epoch_seconds();
+  auto rules = auth::explain_x5c_jwt(username, token, client_id, *trust, o, now);
   bool ok = true;
-  for (const auto& r : rules) {
+  auto print = [&](const auth::rule_result& r) {
     ok = ok && r.passed;
     std::cout << (r.passed ? "PASS  " : "FAIL  ") << r.rule;
     if (!r.detail.empty()) std::cout << "  " << r.detail;
     std::cout << "\n";
+  };
+  for (const auto& r : rules) print(r);
+  // The store's rules, as the broker applies them after the token: the client id's binding
+  // (SPEC §4.1, system-wide) and, for a new client id, the tenant's agent quota.
+  bool store_checked = false;
+  if (ok && db) {
+    auto id = auth::verify_x5c_jwt(username, token, client_id, *trust, o, now);
+    auto bindings = (*db)->list_bindings();
+    if (id && bindings) {
+      store_checked = true;
+      trust_manager known;
+      known.load_bindings(*bindings);
+      switch (known.check(id->tenant, id->client_id, id->subject_dn)) {
+        case trust_manager::binding_state::same:
+          print({"binding.conflict", true, "client id already bound to this certificate's subject"});
+          break;
+        case trust_manager::binding_state::conflict:
+          print({"binding.conflict", false,
+                 "client id \"" + id->client_id + "\" or subject \"" + id->subject_dn +
+                     "\" is already bound to another device"});
+          break;
+        case trust_manager::binding_state::unbound: {
+          print({"binding.conflict", true, "client id not bound yet: the first connect binds it"});
+          if (auto n = (*db)->count_agents(id->tenant)) {
+            bool room = *n < static_cast<std::int64_t>(cfg.auth.agents_per_tenant);
+            print({"quota.agents", room,
+                   "tenant \"" + id->tenant + "\" has " + std::to_string(*n) + " of " +
+                       std::to_string(cfg.auth.agents_per_tenant) + " agents"});
+          } else {
+            store_checked = false;
+          }
+          break;
+        }
+      }
+    }
   }
-  std::cout << (ok ? "result: the broker would accept this token (binding and quota are checked at connect)\n"
-                   : "result: the broker refuses this token (CONNACK 0x04 unless client_id.length: 0x02)\n");
+  if (!ok) {
+    std::cout << "result: the broker refuses this token (CONNACK 0x04 unless client_id.length: 0x02)\n";
+  } else if (store_checked) {
+    std::cout << "result: the broker would accept this token\n";
+  } else {
+    std::cout << "result: the broker would accept this token (binding and quota not checked: no store)\n";
+  }
   return ok ? 0 : 1;
 }
 

@@ -22,6 +22,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// UTF-8 code points in a string the codec has validated.
+std::size_t utf8_characters(std::string_view s) {
+  return static_cast<std::size_t>(
+      std::count_if(s.begin(), s.end(), [](char ch) { return (static_cast<unsigned char>(ch) & 0xC0) != 0x80; }));
+}
+
 std::string assigned_client_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char hex[] = "0123456789abcdef";
@@ -368,9 +374,12 @@ connection::action connection::handle_connect(protocol::connect& c) {
       refuse(0x02, "client_id.length", "empty client id (CleanSession=" + std::to_string(c.clean_session) + ")", "");
       return action::pause;  // [MQTT-3.1.3-8]
     }
-  } else if (c.client_id.size() < a.client_id_min_length || c.client_id.size() > a.client_id_max_length) {
+  } else if (std::size_t chars = utf8_characters(c.client_id);
+             chars < a.client_id_min_length || chars > a.client_id_max_length) {
+    // Characters, as seed 000 counts them ("cannot exceed 128 chars"); the codec has already
+    // checked that the id is well-formed UTF-8.
     refuse(0x02, "client_id.length",
-           "client id has " + std::to_string(c.client_id.size()) + " characters, allowed " +
+           "client id has " + std::to_string(chars) + " characters, allowed " +
                std::to_string(a.client_id_min_length) + "-" + std::to_string(a.client_id_max_length),
            "");
     return action::pause;

@@ -3,11 +3,12 @@
 // Rules enforced by decode:
 // - a non-zero packet identifier [MQTT-2.3.1-1];
 // - at least one topic filter [MQTT-3.8.3-3], [MQTT-3.10.3-2];
-// - each filter is a non-empty UTF-8 string [MQTT-3.8.3-1], [MQTT-4.7.3-1];
+// - each filter is a UTF-8 string [MQTT-3.8.3-1], non-empty in UNSUBSCRIBE [MQTT-4.7.3-1];
 // - the requested-QoS byte has its upper 6 bits zero [MQTT-3-8.3-4] and QoS <= 2;
 // - SUBACK has at least one return code, each 0x00, 0x01, 0x02 or 0x80 [MQTT-3.9.3-2].
-// Wildcard placement and the SPEC §6 character set are NOT checked here: the
-// broker answers SUBACK 0x80 for such a filter instead of closing the connection.
+// Wildcard placement, the SPEC §6 character set and, in SUBSCRIBE, an empty filter are NOT
+// checked here: the broker answers SUBACK 0x80 for such a filter instead of closing the
+// connection (SPEC §6: "in SUBSCRIBE that filter gets 0x80").
 
 #include <string_view>
 
@@ -17,12 +18,12 @@ namespace portcullis::protocol::detail {
 
 namespace {
 
-decode_error read_filter(cursor& in, std::string& out) {
+decode_error read_filter(cursor& in, std::string& out, bool allow_empty) {
   std::string_view filter;
   if (auto e = in.read_utf8(filter); e != decode_error::none) {
     return e;
   }
-  if (filter.empty()) {
+  if (filter.empty() && !allow_empty) {
     return decode_error::invalid_topic_filter;  // [MQTT-4.7.3-1]
   }
   out = filter;
@@ -30,7 +31,7 @@ decode_error read_filter(cursor& in, std::string& out) {
 }
 
 decode_error read_subscription(cursor& in, subscription& out) {
-  if (auto e = read_filter(in, out.filter); e != decode_error::none) {
+  if (auto e = read_filter(in, out.filter, true); e != decode_error::none) {
     return e;
   }
   std::uint8_t options = 0;
@@ -105,7 +106,7 @@ decode_result decode_unsubscribe(std::span<const std::uint8_t> body) {
   }
   while (!in.at_end()) {
     std::string filter;
-    if (auto e = read_filter(in, filter); e != decode_error::none) {
+    if (auto e = read_filter(in, filter, false); e != decode_error::none) {
       return e;
     }
     u.filters.push_back(std::move(filter));

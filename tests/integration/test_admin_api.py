@@ -432,6 +432,37 @@ def test_device_lifecycle_agent_clients_and_ca_revocation(api, daemon):
     assert re.search(r'portcullis_auth_failures_total\{reason="x5c.no_tenant_ca"\} [1-9]', m), m
 
 
+def test_a_tenant_sees_the_refusals_of_its_own_devices(api, daemon):
+    # Refusals for a rule checked against a chain that validates (a claim, ten, the signature)
+    # belong to the tenant whose CA it reaches, so that tenant's admin can debug its devices.
+    t = api.tenant("mine")
+    ca = CA()
+    assert api.upload(t, ca).status == 201
+    token = api.tenant_token(t)
+    cid = "device-" + uuid.uuid4().hex[:12]
+    key, cert = ca.device(cid)
+    for tok, reason in ((mint_jwt(key, cert, ca, cid, lifetime=7200), "jwt.lifetime"),
+                        (mint_jwt(key, cert, ca, cid, tenant="not-" + t), "jwt.ten")):
+        c = PahoClient(daemon.port("mqtt"), client_id=cid)
+        c.client.username_pw_set(USERNAME, tok)
+        rc, _ = c.connect()
+        c.close()
+        assert rc == 4
+    failures = api.get(f"/api/v1/auth-failures?tenant={t}", token=token).json["failures"]
+    assert [f["reason"] for f in failures if f["clientId"] == cid] == ["jwt.ten", "jwt.lifetime"], failures
+    assert all(f["tenant"] == t for f in failures), failures
+    # A chain that reaches no registered CA is no tenant's, whatever its ten claim says.
+    stranger = CA()
+    skey, scert = stranger.device(cid)
+    c = PahoClient(daemon.port("mqtt"), client_id=cid)
+    c.client.username_pw_set(USERNAME, mint_jwt(skey, scert, stranger, cid, tenant=t, lifetime=7200))
+    rc, _ = c.connect()
+    c.close()
+    assert rc == 4
+    again = api.get(f"/api/v1/auth-failures?tenant={t}", token=token).json["failures"]
+    assert len([f for f in again if f["clientId"] == cid]) == 2, again
+
+
 def test_auth_failures_limit_and_validation(api):
     assert api.get("/api/v1/auth-failures?limit=1").status == 200
     assert len(api.get("/api/v1/auth-failures?limit=1").json["failures"]) <= 1

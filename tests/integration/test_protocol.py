@@ -97,6 +97,14 @@ def test_client_id_length_bounds(strict_port, length, expected):
     assert closed == (expected != 0)
 
 
+@pytest.mark.parametrize("length,expected", [(15, 0x02), (16, 0), (128, 0), (129, 0x02)])
+def test_client_id_bounds_count_characters_not_bytes(strict_port, length, expected):
+    # Seed 000: "cannot exceed 128 chars and should not be shorter than 16 chars". Two bytes each.
+    rc, _, closed = connack_then_state(strict_port, client_id="é" * length)
+    assert rc == expected, f"client id of {length} two-byte characters: CONNACK {rc:#x}"
+    assert closed == (expected != 0)
+
+
 def test_empty_client_id_clean_session_gets_assigned_id_when_min_length_is_zero(open_port, open_broker):
     broker = open_broker
     mark = broker.log_mark()

@@ -290,6 +290,21 @@ def case_ten_too_long(e, cid):
     return cid, e.token(cid, ten="a" * 37), BEARER
 
 
+def case_ten_missing(e, cid):
+    # Seed 000 marks only nbf optional; a device without a tenant sends "ten": "".
+    return cid, e.token(cid, ten=DROP), BEARER
+
+
+def case_chain_of_four_with_the_ca_left_out(e, cid):
+    # x5c = [device, sub-intermediate, intermediate]: three certificates, none of them the
+    # registered root, which would be the fourth in the chain. The tenant CA must be in x5c
+    # or directly above at most two certificates.
+    if "sub" not in e.other:
+        e.other["sub"] = build_ca_cert("Acme Issuing CA 2", key=e.dev_key, issuer=(e.inter_cert, e.inter_key))
+    scert, skey = e.other["sub"]
+    return cid, rs256([e.device(cid, issuer=(scert, skey)), scert, e.inter_cert], claims_for(cid), e.dev_key), BEARER
+
+
 def case_x5c_four_certs(e, cid):
     chain = [e.device(cid, issuer=(e.inter_cert, e.inter_key)), e.inter_cert, e.ca_cert, e.ca_cert]
     return cid, rs256(chain, claims_for(cid), e.dev_key), BEARER
@@ -384,6 +399,8 @@ REFUSALS = [
     (case_wrong_schemas, {"jwt.schemas"}, 0x04, True),
     (case_ten_mismatch, {"jwt.ten"}, 0x04, True),
     (case_ten_too_long, {"jwt.ten"}, 0x04, True),
+    (case_ten_missing, {"jwt.ten"}, 0x04, True),
+    (case_chain_of_four_with_the_ca_left_out, {"x5c.no_tenant_ca"}, 0x04, True),
     (case_x5c_four_certs, {"jwt.x5c"}, 0x04, True),
     (case_x5c_missing, {"jwt.x5c"}, 0x04, True),
     (case_x5c_out_of_order, {"x5c.order"}, 0x04, True),
@@ -439,10 +456,16 @@ def test_binding_client_id_to_subject(env):
     connects(port, cid, original).close()
 
     # Another subject with the bound client id.
-    assert_refused(b, cid, mint(*second, cid), "binding.conflict")
+    stolen = mint(*second, cid)
+    assert_refused(b, cid, stolen, "binding.conflict")
     # The bound subject with another (new) client id.
     other_cid = unique_id("dev-bind-other")
     assert_refused(b, other_cid, mint(*first, other_cid), "binding.conflict")
+    # token explain reads the bindings from the store too: it says which rule breaks.
+    r = explain(b, stolen, client_id=cid)
+    assert r.returncode == 1 and "FAIL  binding.conflict" in r.stdout, r.stdout
+    r = explain(b, original, client_id=cid)
+    assert r.returncode == 0 and "PASS  binding.conflict" in r.stdout, r.stdout
     assert not any(a["name"] == other_cid for a in b.admin.agents("acme"))
 
     # The original device still connects, with the old token and with a re-minted one.
@@ -534,6 +557,8 @@ def test_agent_quota(env):
     for cid, cert in zip(ids[:3], certs[:3]):
         connects(port, cid, env.token(cid, cert)).close()
     assert_refused(q, ids[3], env.token(ids[3], certs[3]), "quota.agents")
+    r = explain(q, env.token(ids[3], certs[3]), client_id=ids[3])
+    assert r.returncode == 1 and "FAIL  quota.agents" in r.stdout, r.stdout
     # An existing agent still connects.
     connects(port, ids[1], env.token(ids[1], certs[1])).close()
     assert sorted(a["name"] for a in q.admin.agents("acme")) == sorted(ids[:3])

@@ -41,11 +41,13 @@ TEST_CASE("mTLS client certificates", "[auth][mtls]") {
     auto r = verify_mtls({f.der(f.device), f.der(f.intermediate)}, "device-0002-abcdef", *f.root_store, now);
     REQUIRE_FALSE(r);
     CHECK(r.error().code == reason::mtls_cn_mismatch);
+    CHECK(r.error().tenant == "acme");  // the chain is valid: the refusal is acme's to see
   }
   SECTION("unregistered CA: mtls.chain") {
     auto r = verify_mtls({f.der(f.evil_device), f.der(f.evil_root)}, client_id, *f.root_store, now);
     REQUIRE_FALSE(r);
     CHECK(r.error().code == reason::mtls_chain);
+    CHECK(r.error().tenant.empty());
     CHECK(r.error().detail.find("x5c.no_tenant_ca") != std::string::npos);
   }
   SECTION("leaf only, re-signed by another key: mtls.chain (signature failure)") {

@@ -45,10 +45,12 @@ fixture build() {
   ca.valid = pki::days_from(now, 3650);
   f.root = must(pki::make_ca("Acme Root", nullptr, ca));
   f.intermediate = must(pki::make_ca("Acme Intermediate", &f.root, ca));
+  f.sub_intermediate = must(pki::make_ca("Acme Sub Intermediate", &f.intermediate, ca));
   f.evil_root = must(pki::make_ca("Evil Root", nullptr, ca));
   auto opts = device_opts(f.device_key);
   f.device = must(pki::make_device_cert(client_id, f.intermediate, opts));
   f.device_by_root = must(pki::make_device_cert(client_id, f.root, opts));
+  f.device_by_sub = must(pki::make_device_cert(client_id, f.sub_intermediate, opts));
   f.evil_device = must(pki::make_device_cert(client_id, f.evil_root, opts));
 
   auto o = opts;

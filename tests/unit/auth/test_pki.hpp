@@ -27,6 +27,8 @@ struct fixture {
   pki::issued intermediate;          // Acme Intermediate, issued by root
   pki::issued device;                // CN=client_id, issued by intermediate
   pki::issued device_by_root;        // CN=client_id, issued by root directly
+  pki::issued sub_intermediate;      // Acme Sub Intermediate, issued by intermediate
+  pki::issued device_by_sub;         // CN=client_id, issued by sub_intermediate
   pki::issued evil_root;             // unregistered CA
   pki::issued evil_device;           // issued by evil_root
   pki::issued expired_device, future_device, v1_device, no_ku_device, no_ds_device, no_aki_device;

@@ -53,6 +53,18 @@ TEST_CASE("x5c chain and tenant CA", "[auth][x5c]") {
   SECTION("device only, issued by the registered root: accepted") {
     CHECK(accepted(verify(valid_builder(f.device_by_root, {}).build(), *f.root_store)));
   }
+  SECTION("three certificates and the registered root above them: a chain of 4, x5c.no_tenant_ca") {
+    // x5c holds at most 3 certificates, the tenant CA among them or directly above them.
+    auto r = verify(valid_builder(f.device_by_sub, {&f.sub_intermediate, &f.intermediate}).build(), *f.root_store);
+    CHECK(refusal(r) == reason::x5c_no_tenant_ca);
+    CHECK(r.error().detail.find("chain of 4") != std::string::npos);
+  }
+  SECTION("three certificates ending in the registered root: accepted") {
+    CHECK(accepted(verify(valid_builder(f.device, {&f.intermediate, &f.root}).build(), *f.root_store)));
+  }
+  SECTION("two certificates and the registered root above them: accepted") {
+    CHECK(accepted(verify(valid_builder(f.device_by_sub, {&f.sub_intermediate}).build(), *f.intermediate_store)));
+  }
   SECTION("device only, but its issuer (intermediate) is not registered: x5c.no_tenant_ca") {
     CHECK(refusal(verify(valid_builder(f.device, {}).build(), *f.root_store)) == reason::x5c_no_tenant_ca);
   }

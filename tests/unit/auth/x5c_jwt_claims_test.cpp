@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "portcullis/auth/chain_cache.hpp"
 #include "portcullis/auth/trust_store.hpp"
 #include "test_pki.hpp"
 
@@ -238,17 +239,19 @@ TEST_CASE("jwt.ten", "[auth][claims]") {
   SECTION("empty accepted") {
     CHECK(accepted(verify(b)));
   }
-  SECTION("missing treated as empty") {
+  SECTION("missing refused (seed 000 marks only nbf optional)") {
     b.drop_claim("ten");
-    CHECK(accepted(verify(b)));
+    CHECK(refusal(verify(b)) == reason::jwt_ten);
   }
   SECTION("tenant of the CA accepted") {
     b.set_claim("ten", quote("acme"));
     CHECK(accepted(verify(b)));
   }
-  SECTION("another tenant refused") {
+  SECTION("another tenant refused, and the refusal is the CA's tenant's to see") {
     b.set_claim("ten", quote("globex"));
-    CHECK(refusal(verify(b)) == reason::jwt_ten);
+    auto r = verify(b);
+    CHECK(refusal(r) == reason::jwt_ten);
+    CHECK(r.error().tenant == "acme");
   }
   SECTION("the CA registered for another tenant refuses ten=acme") {
     b.set_claim("ten", quote("acme"));
@@ -261,5 +264,37 @@ TEST_CASE("jwt.ten", "[auth][claims]") {
   SECTION("not a string refused") {
     b.set_claim("ten", "7");
     CHECK(refusal(verify(b)) == reason::jwt_ten);
+  }
+}
+
+TEST_CASE("a refused claim names the tenant whose CA the chain validates against", "[auth][claims]") {
+  // The admin API lists a tenant's refusals to that tenant's admins: an expired token of one of
+  // its devices is theirs to see; a token whose chain reaches no registered CA is nobody's.
+  auto b = valid_builder();
+  b.set_claim("exp", n(now - 120));
+  SECTION("valid chain: the CA's tenant") {
+    auto r = verify(b);
+    CHECK(refusal(r) == reason::jwt_exp);
+    CHECK(r.error().tenant == "acme");
+  }
+  SECTION("valid chain through the chain cache: the same, and on the cached second try") {
+    chain_cache cache;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      auto r = verify_x5c_jwt("_CertificateBearer", b.build(), client_id, *pki_fixture().root_store, x5c_options{},
+                              now, &cache);
+      CHECK(refusal(r) == reason::jwt_exp);
+      CHECK(r.error().tenant == "acme");
+    }
+  }
+  SECTION("no registered CA: no tenant") {
+    auto r = verify(b, now, pki_fixture().empty_store.get());
+    CHECK(refusal(r) == reason::jwt_exp);
+    CHECK(r.error().tenant.empty());
+  }
+  SECTION("a broken header: no tenant") {
+    b.set_header("typ", quote("JOSE"));
+    auto r = verify(b);
+    CHECK(refusal(r) == reason::jwt_typ);
+    CHECK(r.error().tenant.empty());
   }
 }

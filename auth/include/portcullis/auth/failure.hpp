@@ -61,6 +61,10 @@ enum class reason : std::uint8_t {
 struct auth_failure {
   reason code = reason::internal;
   std::string detail;
+  /// The tenant that owns the CA the presented chain validated against, when the refusal is
+  /// for a rule checked against a valid chain (a claim, `ten`, the signature, the mTLS CN):
+  /// that tenant's admin can then see the refusal. Empty when no chain validated.
+  std::string tenant{};
 };
 
 /// Stable SPEC reason code, e.g. "jwt.exp". Never changes once released (metrics labels).

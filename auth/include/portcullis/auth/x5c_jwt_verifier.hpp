@@ -35,7 +35,7 @@ struct x5c_options {
   std::vector<std::string> schemas = {"urn:siemens:mindsphere:v1"};
   std::int64_t max_lifetime_seconds = 3600;
   std::int64_t clock_skew_seconds = 60;
-  std::size_t client_id_min = 16;  ///< bytes (MQTT measures client ids in UTF-8 bytes)
+  std::size_t client_id_min = 16;  ///< characters (UTF-8 code points), as seed 000 counts them
   std::size_t client_id_max = 128;
 };
 
