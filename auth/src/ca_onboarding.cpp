@@ -21,6 +21,16 @@ ca_upload_error error(std::string code, std::string message) {
 boost::system::result<ca_info, ca_upload_error> inspect_ca_upload(std::string_view ca_pem,
                                                                   std::string_view verification_pem,
                                                                   std::int64_t now) {
+  // PEM readers skip blocks of other types, so a key pasted beside the certificate would pass
+  // unnoticed. The CA's private key must never leave its owner: refuse the upload and say why.
+  constexpr std::string_view key_label = "PRIVATE KEY-----";
+  if (ca_pem.find(key_label) != std::string_view::npos) {
+    return error("ca.pem", "the certificate field contains a private key: upload the CA certificate only");
+  }
+  if (verification_pem.find(key_label) != std::string_view::npos) {
+    return error("verification.pem",
+                 "the verification certificate field contains a private key: upload the certificate only");
+  }
   auto cas = detail::parse_pem_certs(ca_pem);
   if (!cas || cas->size() != 1) {
     return error("ca.pem", cas ? "upload exactly one CA certificate" : "certificate is not a PEM certificate");

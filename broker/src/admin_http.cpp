@@ -60,9 +60,11 @@ bool is_normal_close(const beast::error_code& ec) {
          ec == asio::error::bad_descriptor;
 }
 
-asio::awaitable<bool> write_response(admin_state& state, beast::tcp_stream& stream, http_response res) {
+asio::awaitable<bool> write_response(admin_state& state, beast::tcp_stream& stream, http_response res,
+                                     bool head = false) {
   res.set(http::field::server, "portcullis");
   res.prepare_payload();
+  if (head) res.body().clear();  // Content-Length stays that of the GET answer (RFC 9110 §9.3.2)
   state.responses_by_status[static_cast<unsigned>(res.result_int())]++;
   stream.expires_after(io_timeout);
   auto [ec, n] = co_await http::async_write(stream, res, tok);
@@ -129,7 +131,7 @@ asio::awaitable<void> run_session(std::shared_ptr<admin_state> state, beast::tcp
     res.version(req.version());
     res.keep_alive(req.keep_alive() && !state->stopping);
     bool keep = res.keep_alive();
-    if (!co_await write_response(*state, stream, std::move(res))) break;
+    if (!co_await write_response(*state, stream, std::move(res), req.method() == http::verb::head)) break;
     if (!keep) {
       beast::error_code sec;
       stream.socket().shutdown(tcp::socket::shutdown_send, sec);

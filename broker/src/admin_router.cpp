@@ -210,12 +210,14 @@ awaitable<http_response> handle_admin_request(admin_state& state, const http_req
     if (!target) co_return error_response(http::status::bad_request, "request.target", "malformed request target");
     auto& seg = target->segments;
     verb m = req.method();
+    // The two monitoring endpoints also answer HEAD (probes that want the status only); the
+    // session sends a HEAD answer without its body.
     if (seg.size() == 1 && seg[0] == "healthz") {
-      if (m != verb::get) co_return method_not_allowed("GET");
+      if (m != verb::get && m != verb::head) co_return method_not_allowed("GET, HEAD");
       co_return health();
     }
     if (seg.size() == 1 && seg[0] == "metrics") {
-      if (m != verb::get) co_return method_not_allowed("GET");
+      if (m != verb::get && m != verb::head) co_return method_not_allowed("GET, HEAD");
       co_return render_metrics(state);
     }
     if (seg.size() < 3 || seg[0] != "api" || seg[1] != "v1") co_return not_found();

@@ -407,6 +407,8 @@ config parse_config(const std::string& json_text, const std::string& source_name
 }
 
 config load_config(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw config_error("--config", "is a directory, not a file: " + path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw config_error("--config", "cannot read file: " + path);
   std::stringstream ss;

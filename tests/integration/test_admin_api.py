@@ -140,6 +140,22 @@ def test_healthz_and_metrics_need_no_token(api):
         assert series in text, series
 
 
+def test_healthz_and_metrics_answer_head_without_a_body(api):
+    # Load balancers and probes often ask HEAD; the connection stays usable afterwards.
+    conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=10)
+    try:
+        for path in ("/healthz", "/metrics"):
+            conn.request("HEAD", path)
+            r = conn.getresponse()
+            assert r.status == 200 and r.read() == b"", path
+            assert int(r.getheader("content-length")) > 0, path
+        conn.request("GET", "/healthz")
+        r = conn.getresponse()
+        assert r.status == 200 and json.loads(r.read()) == {"status": "ok"}
+    finally:
+        conn.close()
+
+
 @pytest.mark.parametrize("method,path", [
     ("GET", "/api/v1/tenants"), ("POST", "/api/v1/tenants"), ("GET", "/api/v1/auth-failures"),
     ("GET", "/api/v1/tenants/x/cas"), ("POST", "/api/v1/tenants/x/tokens"),

@@ -168,6 +168,11 @@ def test_check_config_refuses_what_a_reader_would_misread(tmp_path, case):
     assert len(r.stderr.strip().splitlines()) == 1, f"not a one-line error: {r.stderr!r}"
 
 
+def test_a_directory_given_as_config_is_named_as_such(tmp_path):
+    r = run_cli("check-config", "--config", str(tmp_path))
+    assert r.returncode == 2 and "--config" in r.stderr and "directory" in r.stderr, r.stderr
+
+
 def test_an_unreadable_token_file_fails_check_config_and_serve_before_any_write(tmp_path):
     cfg = write(tmp_path, {"admin": {"token_file": str(tmp_path / "missing.token")}})
     env = {k: v for k, v in os.environ.items() if k != "PORTCULLIS_ADMIN_TOKEN"}

@@ -78,6 +78,14 @@ TEST_CASE("CA onboarding", "[auth][onboarding]") {
                                            now)) == "ca.pem");
     CHECK(code_of_upload(inspect_ca_upload(f.root.cert_pem, "garbage", now)) == "verification.pem");
   }
+  SECTION("a private key beside the certificate is refused, not skipped") {
+    auto r = inspect_ca_upload(f.root.cert_pem + f.root.key_pem, verification->cert_pem, now);
+    CHECK(code_of_upload(r) == "ca.pem");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("private key") != std::string::npos);
+    CHECK(code_of_upload(inspect_ca_upload(f.root.cert_pem, f.root.key_pem + verification->cert_pem, now)) ==
+          "verification.pem");
+  }
 }
 
 TEST_CASE("PEM helpers", "[auth][pem]") {
