@@ -1,6 +1,7 @@
 // Certificate-chain rules shared by the x5c JWT and mTLS verifiers (chain_validation.hpp).
 //
-// Order of checks (each recorded in the rule_log): device profile (cert.version,
+// Order of checks (each recorded in the rule_log): the device certificate is not itself a
+// registered CA (x5c.no_tenant_ca), device profile (cert.version,
 // cert.key_usage, cert.aki, cert.issuer), validity of every presented certificate
 // (x5c.expired, naming the certificate), issuer order (x5c.order), the registered CA
 // (x5c.no_tenant_ca), then X509_verify_cert with that CA as the ONLY trusted certificate,
@@ -312,6 +313,14 @@ std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, co
                                           std::int64_t now, const chain_policy& policy, rule_log& log) {
   X509* device = chain.front().get();
   const std::size_t failures_before = log.failures();
+  const auto& impl = trust_store_access::of(store);
+  if (auto it = impl.by_sha256.find(fingerprint(device)); it != impl.by_sha256.end()) {
+    // The registered CA itself in the device's place (it would chain to itself): a device
+    // certificate is issued by a tenant CA, never one. First, as no other rule says it.
+    log.fail(reason::x5c_no_tenant_ca, label(chain, 0) + " is the registered CA " + impl.entries[it->second].info.id +
+                                           " itself, not a device certificate issued by it");
+    return std::nullopt;
+  }
   if (policy.device_profile) {
     check_device_profile(chain, log);
   }
@@ -321,7 +330,6 @@ std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, co
   if (policy.ordered && !check_order(chain, log) && log.stop()) {
     return std::nullopt;
   }
-  const auto& impl = trust_store_access::of(store);
   bool presented = false;
   const entry* anchor = find_anchor(chain, impl, policy.ordered, presented);
   if (anchor == nullptr) {

@@ -305,6 +305,12 @@ def case_chain_of_four_with_the_ca_left_out(e, cid):
     return cid, rs256([e.device(cid, issuer=(scert, skey)), scert, e.inter_cert], claims_for(cid), e.dev_key), BEARER
 
 
+def case_tenant_ca_as_the_device(e, cid):
+    # The registered CA itself, signed with its own key: a device certificate is issued by a
+    # tenant CA, never one.
+    return cid, rs256([e.ca_cert], claims_for(cid), e.ca_key), BEARER
+
+
 def case_x5c_four_certs(e, cid):
     chain = [e.device(cid, issuer=(e.inter_cert, e.inter_key)), e.inter_cert, e.ca_cert, e.ca_cert]
     return cid, rs256(chain, claims_for(cid), e.dev_key), BEARER
@@ -401,6 +407,7 @@ REFUSALS = [
     (case_ten_too_long, {"jwt.ten"}, 0x04, True),
     (case_ten_missing, {"jwt.ten"}, 0x04, True),
     (case_chain_of_four_with_the_ca_left_out, {"x5c.no_tenant_ca"}, 0x04, True),
+    (case_tenant_ca_as_the_device, {"x5c.no_tenant_ca"}, 0x04, True),
     (case_x5c_four_certs, {"jwt.x5c"}, 0x04, True),
     (case_x5c_missing, {"jwt.x5c"}, 0x04, True),
     (case_x5c_out_of_order, {"x5c.order"}, 0x04, True),

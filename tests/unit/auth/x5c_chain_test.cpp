@@ -65,6 +65,14 @@ TEST_CASE("x5c chain and tenant CA", "[auth][x5c]") {
   SECTION("two certificates and the registered root above them: accepted") {
     CHECK(accepted(verify(valid_builder(f.device_by_sub, {&f.sub_intermediate}).build(), *f.intermediate_store)));
   }
+  SECTION("the registered CA itself in the device's place: x5c.no_tenant_ca") {
+    // Signed with the CA's key, so only the rule "issued by a tenant CA, not one" refuses it.
+    auto b = valid_builder(f.root, {});
+    b.key_pem = f.root.key_pem;
+    auto r = verify(b.build(), *f.root_store);
+    CHECK(refusal(r) == reason::x5c_no_tenant_ca);
+    CHECK(r.error().detail.find("itself") != std::string::npos);
+  }
   SECTION("device only, but its issuer (intermediate) is not registered: x5c.no_tenant_ca") {
     CHECK(refusal(verify(valid_builder(f.device, {}).build(), *f.root_store)) == reason::x5c_no_tenant_ca);
   }
