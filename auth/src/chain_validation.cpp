@@ -314,7 +314,8 @@ std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, co
   X509* device = chain.front().get();
   const std::size_t failures_before = log.failures();
   const auto& impl = trust_store_access::of(store);
-  if (auto it = impl.by_sha256.find(fingerprint(device)); it != impl.by_sha256.end()) {
+  std::string device_sha256 = fingerprint(device);  // also the binding's certificate fingerprint
+  if (auto it = impl.by_sha256.find(device_sha256); it != impl.by_sha256.end()) {
     // The registered CA itself in the device's place (it would chain to itself): a device
     // certificate is issued by a tenant CA, never one. First, as no other rule says it.
     log.fail(reason::x5c_no_tenant_ca, label(chain, 0) + " is the registered CA " + impl.entries[it->second].info.id +
@@ -363,7 +364,7 @@ std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, co
   facts.ca_sha256 = anchor->info.sha256;
   facts.subject_dn = subject_of(device);
   facts.common_name = common_name_of(device);
-  facts.cert_sha256 = fingerprint(device);
+  facts.cert_sha256 = std::move(device_sha256);
   EVP_PKEY* key = X509_get0_pubkey(device);
   if (key == nullptr || EVP_PKEY_up_ref(key) != 1) {
     log.fail(reason::jwt_signature, with_errors(label(chain, 0) + " public key unreadable"));
