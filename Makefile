@@ -28,7 +28,12 @@ deps:
 	  echo "installing Debian packages:" $$missing; \
 	  if [ "$$(id -u)" != 0 ]; then echo "error: run as root to install packages" >&2; exit 1; fi; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing || exit 1; \
+	  if echo " "$$missing" " | grep -q ' mosquitto ' && [ -d /run/systemd/system ]; then \
+	    echo "stopping and disabling the mosquitto service the package just started (tests and benchmarks run"; \
+	    echo "their own instances; the service would hold 127.0.0.1:1883, the port of etc/portcullis.json)"; \
+	    systemctl disable --now mosquitto.service || true; \
+	  fi; \
 	fi
 
 $(BUILD)/build.ninja: | deps

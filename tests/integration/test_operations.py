@@ -168,6 +168,19 @@ def test_check_config_refuses_what_a_reader_would_misread(tmp_path, case):
     assert len(r.stderr.strip().splitlines()) == 1, f"not a one-line error: {r.stderr!r}"
 
 
+def test_make_run_starts_the_binary_the_build_made():
+    # SPEC §2: `make run` builds, then starts the broker. It runs <build>/portcullis, which the
+    # build links to broker/portcullis; a dry run shows the command it would run.
+    binary = Path(os.environ["PORTCULLIS_BIN"]).resolve()
+    build = binary.parent.parent
+    r = subprocess.run(["make", "-n", "-s", "-C", str(REPO), "run", f"BUILD={build}"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    command = r.stdout.strip().splitlines()[-1].split()
+    assert command[1:] == ["serve", "--config", "etc/portcullis.json"], command
+    assert Path(command[0]).resolve() == binary, f"make run would start {command[0]}"
+
+
 def test_a_directory_given_as_config_is_named_as_such(tmp_path):
     r = run_cli("check-config", "--config", str(tmp_path))
     assert r.returncode == 2 and "--config" in r.stderr and "directory" in r.stderr, r.stderr
