@@ -374,8 +374,11 @@ void validate(config& c) {
   }
   if (c.auth.x5c_jwt.username.empty()) throw config_error("auth.x5c_jwt.username", "must not be empty");
   if (c.auth.x5c_jwt.audience.empty()) throw config_error("auth.x5c_jwt.audience", "must not be empty");
-  static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
-  if (!levels.count(c.log_level)) throw config_error("log.level", "must be one of trace, debug, info, warn, error, critical, off");
+  // "warning" too: it is what the log lines print.
+  static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "warning", "error", "critical", "off"};
+  if (!levels.count(c.log_level)) {
+    throw config_error("log.level", "must be one of trace, debug, info, warn (or warning), error, critical, off");
+  }
   if (c.log_format != "text" && c.log_format != "json") throw config_error("log.format", "must be \"text\" or \"json\"");
   if (c.admin_token_file && c.admin_token_file->empty()) throw config_error("admin.token_file", "must not be empty");
 }

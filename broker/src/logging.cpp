@@ -1,31 +1,109 @@
 // spdlog setup for text and JSON lines. The JSON formatter escapes the message
 // properly (spdlog's pattern formatter cannot), so log shippers get one valid
-// object per line: {"ts":..., "level":..., "logger":..., "msg":...}.
+// object per line: {"ts":..., "level":..., "logger":..., "msg":...}. The text formatter
+// escapes control characters, so a client id or any other text from the network can never
+// start a line of its own. Under journald (stdout is the stream JOURNAL_STREAM names) each
+// line starts with its syslog priority, "<4>" for a warning, which journald reads and strips.
 
 #include "portcullis/broker/logging.hpp"
 
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
-#include <spdlog/pattern_formatter.h>
+#include <spdlog/formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 namespace portcullis::broker {
 namespace {
 
+void append(spdlog::memory_buf_t& d, std::string_view s) { d.append(s.data(), s.data() + s.size()); }
+
+/// True when stdout is the journal's stream (systemd sets JOURNAL_STREAM to its "dev:inode").
+bool stdout_is_journal() {
+  const char* js = std::getenv("JOURNAL_STREAM");
+  if (js == nullptr) return false;
+  unsigned long long dev = 0, ino = 0;
+  struct stat st {};
+  return std::sscanf(js, "%llu:%llu", &dev, &ino) == 2 && ::fstat(1, &st) == 0 &&
+         static_cast<unsigned long long>(st.st_dev) == dev && static_cast<unsigned long long>(st.st_ino) == ino;
+}
+
+/// "<N>": the syslog priority of an spdlog level (sd-daemon(3) prefixes).
+void append_priority(spdlog::memory_buf_t& d, spdlog::level::level_enum level) {
+  char p = '6';
+  switch (level) {
+    case spdlog::level::trace:
+    case spdlog::level::debug: p = '7'; break;
+    case spdlog::level::info: p = '6'; break;
+    case spdlog::level::warn: p = '4'; break;
+    case spdlog::level::err: p = '3'; break;
+    case spdlog::level::critical: p = '2'; break;
+    default: break;
+  }
+  const char prefix[] = {'<', p, '>'};
+  d.append(prefix, prefix + 3);
+}
+
+void append_timestamp(spdlog::memory_buf_t& d, const spdlog::details::log_msg& msg) {
+  using namespace std::chrono;
+  auto ms = duration_cast<milliseconds>(msg.time.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char ts[40];
+  std::size_t n = std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(ts + n, sizeof ts - n, ".%03dZ", static_cast<int>(ms % 1000));
+  append(d, ts);
+}
+
+/// `2026-01-01T00:00:00.000Z info [auth] message`, control characters in the message as
+/// \n, \r, \t or \xNN.
+class text_formatter final : public spdlog::formatter {
+ public:
+  explicit text_formatter(bool journal) : journal_(journal) {}
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    if (journal_) append_priority(dest, msg.level);
+    append_timestamp(dest, msg);
+    dest.push_back(' ');
+    auto lv = spdlog::level::to_string_view(msg.level);
+    dest.append(lv.data(), lv.data() + lv.size());
+    append(dest, " [");
+    append(dest, std::string_view(msg.logger_name.data(), msg.logger_name.size()));
+    append(dest, "] ");
+    for (unsigned char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      if (c >= 0x20 && c != 0x7F) {
+        dest.push_back(static_cast<char>(c));
+      } else if (c == '\n') {
+        append(dest, "\\n");
+      } else if (c == '\r') {
+        append(dest, "\\r");
+      } else if (c == '\t') {
+        append(dest, "\\t");
+      } else {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\x%02x", c);
+        append(dest, buf);
+      }
+    }
+    dest.push_back('\n');
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<text_formatter>(journal_); }
+
+ private:
+  bool journal_;
+};
+
 class json_formatter final : public spdlog::formatter {
  public:
+  explicit json_formatter(bool journal) : journal_(journal) {}
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    using namespace std::chrono;
-    auto ms = duration_cast<milliseconds>(msg.time.time_since_epoch()).count();
-    std::time_t secs = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char ts[40];
-    std::size_t n = std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    std::snprintf(ts + n, sizeof ts - n, ".%03dZ", static_cast<int>(ms % 1000));
+    if (journal_) append_priority(dest, msg.level);
     append(dest, "{\"ts\":\"");
-    append(dest, ts);
+    append_timestamp(dest, msg);
     append(dest, "\",\"level\":\"");
     auto lv = spdlog::level::to_string_view(msg.level);
     dest.append(lv.data(), lv.data() + lv.size());
@@ -35,10 +113,10 @@ class json_formatter final : public spdlog::formatter {
     escape(dest, std::string_view(msg.payload.data(), msg.payload.size()));
     append(dest, "\"}\n");
   }
-  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<json_formatter>(); }
+  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<json_formatter>(journal_); }
 
  private:
-  static void append(spdlog::memory_buf_t& d, std::string_view s) { d.append(s.data(), s.data() + s.size()); }
+  bool journal_;
   static void escape(spdlog::memory_buf_t& d, std::string_view s) {
     for (unsigned char c : s) {
       switch (c) {
@@ -66,8 +144,7 @@ spdlog::sink_ptr shared_sink;
 spdlog::sink_ptr sink() {
   if (!shared_sink) {
     shared_sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-    shared_sink->set_formatter(std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%eZ %l [%n] %v",
-                                                                           spdlog::pattern_time_type::utc));
+    shared_sink->set_formatter(std::make_unique<text_formatter>(stdout_is_journal()));
   }
   return shared_sink;
 }
@@ -77,11 +154,11 @@ spdlog::sink_ptr sink() {
 void setup_logging(const std::string& level, const std::string& format) {
   std::lock_guard lock(mutex);
   auto s = sink();
+  const bool journal = stdout_is_journal();
   if (format == "json") {
-    s->set_formatter(std::make_unique<json_formatter>());
+    s->set_formatter(std::make_unique<json_formatter>(journal));
   } else {
-    s->set_formatter(std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%eZ %l [%n] %v",
-                                                                 spdlog::pattern_time_type::utc));
+    s->set_formatter(std::make_unique<text_formatter>(journal));
   }
   spdlog::set_level(spdlog::level::from_str(level));
   for (const char* name : {"broker", "auth", "store", "admin"}) {

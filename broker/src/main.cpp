@@ -135,7 +135,15 @@ int main(int argc, char** argv) {
       if (!data_dir.empty()) c.data_dir = data_dir;
       if (!log_level.empty()) c.log_level = log_level;
       if (!log_format.empty()) c.log_format = log_format;
-      pb::validate(c);
+      try {
+        pb::validate(c);
+      } catch (const pb::config_error& e) {
+        // A bad flag is named as the flag the operator typed, not as the config key it overrides.
+        const std::string message = std::string(e.what()).substr(e.key().size() + 2);  // after "key: "
+        if (!log_level.empty() && e.key() == "log.level") throw pb::config_error("--log-level", message);
+        if (!log_format.empty() && e.key() == "log.format") throw pb::config_error("--log-format", message);
+        throw;
+      }
       pb::check_bootstrap_token_source(c);  // before anything is written into the data dir
       pb::setup_logging(c.log_level, c.log_format);
       pb::server s(std::move(c));

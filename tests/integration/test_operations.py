@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from broker_harness import Broker, run_cli
+from broker_harness import Broker, binary, run_cli, wait_until
 from mqtt_helpers import RawClient, connected_client, raw_connected
 
 REPO = Path(__file__).resolve().parents[2]
@@ -166,6 +166,51 @@ def test_check_config_refuses_what_a_reader_would_misread(tmp_path, case):
     assert r.returncode == 2, f"exit {r.returncode}, stdout {r.stdout[:200]!r}, stderr {r.stderr!r}"
     assert key in r.stderr, f"stderr does not name {key}: {r.stderr!r}"
     assert len(r.stderr.strip().splitlines()) == 1, f"not a one-line error: {r.stderr!r}"
+
+
+def test_text_from_the_network_cannot_start_a_log_line(broker_factory):
+    # A client id is the client's choice: a newline in it must not forge a log line.
+    broker = broker_factory()
+    forged = "2026-01-01T00:00:00.000Z info [auth] FORGED"
+    c = RawClient(broker.port())
+    try:
+        rc, _ = c.connect("evil\n" + forged + "\r\x1b[31m")
+        assert rc == 0
+    finally:
+        c.close()
+    text = wait_until(lambda: broker.log_text() if "FORGED" in broker.log_text() else None, 5,
+                      what="the connect logged")
+    assert not any(line.startswith(forged) for line in text.splitlines()), text[-2000:]
+    assert "evil\\n" + forged + "\\r\\x1b[31m" in text, text[-2000:]
+
+
+def test_under_journald_each_line_carries_its_priority(tmp_path):
+    # systemd sets JOURNAL_STREAM to the device and inode of the service's stdout; journald
+    # then reads "<N>" at the start of a line as its priority (info 6, warning 4).
+    log = tmp_path / "journal.txt"
+    log.touch()
+    st = log.stat()
+    broker = Broker(tmp_path / "b")
+    env = {**os.environ, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([binary(), "serve", "--config", str(broker.config_path), "--data-dir",
+                                 str(broker.data_dir), "--log-level", "info"],
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    try:
+        wait_until(lambda: (broker.data_dir / "ports.json").exists() or None, 10, what="ports.json")
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+    lines = [l for l in log.read_text().splitlines() if l]
+    assert lines and all(re.match(r"<[2-7]>\d{4}-\d\d-\d\dT", l) for l in lines), lines[:5]
+    assert any(l.startswith("<6>") and "ready" in l for l in lines), lines
+
+
+def test_log_level_warning_is_accepted_and_a_bad_flag_is_named(tmp_path):
+    r = run_cli("check-config", "--config", write(tmp_path, {"log": {"level": "warning"}}))
+    assert r.returncode == 0, r.stderr
+    r = run_cli("serve", "--log-level", "loud", "--data-dir", str(tmp_path / "var"))
+    assert r.returncode == 2 and r.stderr.startswith("portcullis: config error: --log-level:"), r.stderr
 
 
 def test_make_run_starts_the_binary_the_build_made():
