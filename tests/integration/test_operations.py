@@ -213,6 +213,24 @@ def test_log_level_warning_is_accepted_and_a_bad_flag_is_named(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("portcullis: config error: --log-level:"), r.stderr
 
 
+def test_install_lays_out_what_the_systemd_unit_runs(tmp_path):
+    build = Path(os.environ["PORTCULLIS_BIN"]).resolve().parent.parent
+    r = subprocess.run(["cmake", "--install", str(build), "--prefix", "/usr"], capture_output=True, text=True,
+                       timeout=120, env={**os.environ, "DESTDIR": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    unit = (tmp_path / "usr/lib/systemd/system/portcullis.service").read_text()
+    starts = [l.split("=", 1)[1].split() for l in unit.splitlines() if l.startswith(("ExecStart=", "ExecStartPre="))]
+    assert starts and all(cmd[0] == "/usr/bin/portcullis" for cmd in starts), starts
+    assert (tmp_path / "usr/bin/portcullis").stat().st_mode & 0o111
+    assert (tmp_path / "usr/lib/sysusers.d/portcullis.conf").read_text().count("u portcullis") == 1
+    # The unit's config is the shipped one, and it passes check-config as installed.
+    config = starts[0][starts[0].index("--config") + 1]
+    installed = tmp_path / config.lstrip("/")
+    assert installed.read_text() == (REPO / "etc/portcullis.json").read_text()
+    assert run_cli("check-config", "--config", str(installed)).returncode == 0
+    assert "RestartPreventExitStatus=2" in unit and "User=portcullis" in unit
+
+
 def test_make_run_starts_the_binary_the_build_made():
     # SPEC §2: `make run` builds, then starts the broker. It runs <build>/portcullis, which the
     # build links to broker/portcullis; a dry run shows the command it would run.
