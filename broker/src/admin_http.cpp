@@ -125,9 +125,19 @@ asio::awaitable<void> run_session(std::shared_ptr<admin_state> state, beast::tcp
     }
     const http_request& req = parser.get();
     http_response res = co_await handle_admin_request(*state, req);
-    // Method, path and status only: never headers (the token) or bodies.
-    logger("admin")->debug("{} {} -> {}", std::string(req.method_string()),
-                           std::string(req.target().substr(0, req.target().find('?'))), res.result_int());
+    // Method, path and status only: never headers (the token) or bodies. A refused token is
+    // worth an operator's attention (someone guessing, or a script with a revoked token): it
+    // is logged at info with the peer's address.
+    const unsigned status = res.result_int();
+    const auto path = std::string(req.target().substr(0, req.target().find('?')));
+    if (status == 401 || status == 403) {
+      beast::error_code rec;
+      auto peer = stream.socket().remote_endpoint(rec);
+      logger("admin")->info("admin request refused: {} {} -> {} remote={}", std::string(req.method_string()), path,
+                            status, rec ? std::string("?") : peer.address().to_string() + ":" + std::to_string(peer.port()));
+    } else {
+      logger("admin")->debug("{} {} -> {}", std::string(req.method_string()), path, status);
+    }
     res.version(req.version());
     res.keep_alive(req.keep_alive() && !state->stopping);
     bool keep = res.keep_alive();

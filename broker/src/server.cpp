@@ -28,6 +28,7 @@
 #include "admin_token.hpp"
 #include "auth_service.hpp"
 #include "broker_context.hpp"
+#include "portcullis/auth/failure.hpp"
 #include "portcullis/store/database.hpp"
 #include "persistence.hpp"
 #include "store_gateway.hpp"
@@ -347,6 +348,9 @@ int server::impl::run() {
   const auto ports_file = std::filesystem::path(cfg->data_dir) / "ports.json";
   std::filesystem::remove(ports_file, fec);
   load_store();
+  // Every refusal reason is a series from the start, at 0: rate() and alerts need a series
+  // before its first refusal.
+  for (auth::reason r : auth::all_reasons()) ctx.stats.register_auth_reason(std::string(auth::code_of(r)));
   auth = std::make_unique<auth_service>(*cfg, store, trust);
   ctx.auth = auth.get();
   bind_listeners();

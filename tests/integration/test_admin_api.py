@@ -138,6 +138,9 @@ def test_healthz_and_metrics_need_no_token(api):
     for series in ("portcullis_connections", "portcullis_messages_in_total", "portcullis_auth_failures_total",
                    "portcullis_store_operation_seconds", "portcullis_admin_responses_total"):
         assert series in text, series
+    # Every refusal reason is a series before its first refusal (rate() needs one).
+    for reason in ("jwt.alg", "jwt.exp", "x5c.chain", "mtls.cn_mismatch", "binding.conflict", "quota.agents"):
+        assert re.search(rf'^portcullis_auth_failures_total{{reason="{re.escape(reason)}"}} \d+$', text, re.M), reason
 
 
 def test_healthz_and_metrics_answer_head_without_a_body(api):
@@ -477,6 +480,15 @@ def test_a_tenant_sees_the_refusals_of_its_own_devices(api, daemon):
     assert rc == 4
     again = api.get(f"/api/v1/auth-failures?tenant={t}", token=token).json["failures"]
     assert len([f for f in again if f["clientId"] == cid]) == 2, again
+
+
+def test_a_refused_admin_token_is_logged_with_the_peer_but_not_the_token(api, daemon):
+    guess = "guess-" + uuid.uuid4().hex
+    assert_error(api.call("GET", "/api/v1/tenants", token=guess), 401, "unauthorized")
+    line = wait_until(lambda: next((l for l in daemon.log_text().splitlines()
+                                    if "admin request refused: GET /api/v1/tenants -> 401 remote=127.0.0.1:" in l
+                                    and " info " in l), None), 5, what="the refusal logged")
+    assert guess not in daemon.log_text() and TOKEN not in daemon.log_text(), line
 
 
 def test_auth_failures_limit_and_validation(api):
