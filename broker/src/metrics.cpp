@@ -75,7 +75,10 @@ std::string metrics::render(std::size_t sessions, std::size_t subscriptions) con
     o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " counter\n" << name << ' ' << value << '\n';
   };
   gauge("portcullis_connections", "Open MQTT connections.", load(connections_current));
-  counter("portcullis_connections_total", "MQTT connections accepted at the socket level.", load(connections_total));
+  // Not portcullis_connections_total: in OpenMetrics that counter would be the family
+  // "portcullis_connections", the gauge above.
+  counter("portcullis_connections_accepted_total", "MQTT connections accepted at the socket level.",
+          load(connections_total));
   counter("portcullis_connections_refused_limit_total", "Connections closed because max_connections was reached.",
           load(connections_refused_limit));
   counter("portcullis_connects_accepted_total", "CONNECTs accepted (CONNACK 0).", load(connects_accepted));

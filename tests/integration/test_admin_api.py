@@ -138,6 +138,10 @@ def test_healthz_and_metrics_need_no_token(api):
     for series in ("portcullis_connections", "portcullis_messages_in_total", "portcullis_auth_failures_total",
                    "portcullis_store_operation_seconds", "portcullis_admin_responses_total"):
         assert series in text, series
+    # OpenMetrics names a counter's family without "_total": no family may then collide.
+    types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+    families = [n[:-len("_total")] if t == "counter" and n.endswith("_total") else n for n, t in types.items()]
+    assert len(families) == len(set(families)), sorted(f for f in families if families.count(f) > 1)
     # Every refusal reason is a series before its first refusal (rate() needs one).
     for reason in ("jwt.alg", "jwt.exp", "x5c.chain", "mtls.cn_mismatch", "binding.conflict", "quota.agents"):
         assert re.search(rf'^portcullis_auth_failures_total{{reason="{re.escape(reason)}"}} \d+$', text, re.M), reason
