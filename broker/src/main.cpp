@@ -41,13 +41,14 @@ int main(int argc, char** argv) {
   std::string log_level;
   std::string log_format;
   auto* serve = app.add_subcommand("serve", "Run the broker in the foreground");
-  serve->add_option("--config", config_path, "Configuration file (JSON with comments)");
+  serve->add_option("--config", config_path,
+                    "Configuration file (JSON with comments); without it, the built-in defaults (SPEC §3)");
   serve->add_option("--data-dir", data_dir, "Data directory (overrides data_dir)");
   serve->add_option("--log-level", log_level, "trace|debug|info|warn|error|critical|off");
   serve->add_option("--log-format", log_format, "text|json");
 
   auto* check = app.add_subcommand("check-config", "Validate a configuration and print the effective one");
-  check->add_option("--config", config_path, "Configuration file");
+  check->add_option("--config", config_path, "Configuration file; without it, the built-in defaults");
 
   namespace cli = pb::cli;
   auto* pki = app.add_subcommand("pki", "Development PKI: CAs, device, server and verification certificates");
