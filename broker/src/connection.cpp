@@ -22,6 +22,26 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// `"text"` with `"` and `\` escaped, so a key=value log line stays parseable whatever the
+/// text (control characters are escaped by the log formatter).
+std::string log_quoted(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out.push_back('"');
+  for (char ch : text) {
+    if (ch == '"' || ch == '\\') out.push_back('\\');
+    out.push_back(ch);
+  }
+  out.push_back('"');
+  return out;
+}
+
+/// A client-chosen value (a client id) as it is when it cannot be misread, else quoted.
+std::string log_value(std::string_view text) {
+  bool plain = !text.empty() && text.find_first_of(" \"\\=") == std::string_view::npos;
+  return plain ? std::string(text) : log_quoted(text);
+}
+
 /// UTF-8 code points in a string the codec has validated.
 std::size_t utf8_characters(std::string_view s) {
   return static_cast<std::size_t>(
@@ -402,8 +422,8 @@ connection::action connection::handle_connect(protocol::connect& c) {
 }
 
 void connection::refuse(std::uint8_t code, std::string reason, std::string detail, const std::string& tenant) {
-  logger("auth")->warn("connect refused listener={} remote={} client_id={} tenant={} reason={} detail=\"{}\"",
-                       listener_.name, remote_, client_id(), tenant, reason, detail);
+  logger("auth")->warn("connect refused listener={} remote={} client_id={} tenant={} reason={} detail={}",
+                       listener_.name, remote_, log_value(client_id()), tenant, reason, log_quoted(detail));
   ctx_.stats.auth_failure(reason);
   ctx_.failures.add({0, epoch_millis(), listener_.name, client_id(), remote_, tenant, reason, std::move(detail), code});
   // Flags first: the write may complete (and close) before send() returns.

@@ -182,6 +182,16 @@ def test_text_from_the_network_cannot_start_a_log_line(broker_factory):
                       what="the connect logged")
     assert not any(line.startswith(forged) for line in text.splitlines()), text[-2000:]
     assert "evil\\n" + forged + "\\r\\x1b[31m" in text, text[-2000:]
+    # A refusal line stays key=value: a client id with spaces or quotes is quoted and escaped.
+    c = RawClient(broker.port())
+    try:
+        rc, _ = c.connect('a "b" reason=x', will=("w/t", b"m", 0, False))
+        assert rc == 0x05
+    finally:
+        c.close()
+    line = wait_until(lambda: next((l for l in broker.log_text().splitlines() if "reason=mqtt.will" in l), None), 5,
+                      what="the refusal logged")
+    assert 'client_id="a \\"b\\" reason=x"' in line, line
 
 
 def test_under_journald_each_line_carries_its_priority(tmp_path):
