@@ -30,7 +30,10 @@ http_response no_content() {
 
 bool parse_json_object(const http_request& req, rapidjson::Document& doc, http_response& error) {
   const std::string& body = req.body();
-  doc.Parse(body.data(), body.size());
+  // Iterative: the recursive parser's stack grows with the nesting, and a body of a million
+  // '[' (under the 1 MiB limit) would overflow it. The document's own destruction does not
+  // recurse (pool allocator).
+  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject()) {
     error = error_response(http::status::bad_request, "json.invalid", "the request body must be a JSON object");
     return false;

@@ -57,7 +57,7 @@ std::string unverified_claim(const std::string& token, const char* name) {
   auto d = auth::decode_jws(token);
   if (!d) return {};
   rapidjson::Document doc;
-  doc.Parse(d->claims_json.c_str());
+  doc.Parse<rapidjson::kParseIterativeFlag>(d->claims_json.c_str());
   if (doc.HasParseError() || !doc.IsObject()) return {};
   auto it = doc.FindMember(name);
   return it != doc.MemberEnd() && it->value.IsString() ? it->value.GetString() : std::string();

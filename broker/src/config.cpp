@@ -387,7 +387,8 @@ config parse_config(const std::string& json_text, const std::string& source_name
   rapidjson::Document doc;
   // One document and nothing after it but whitespace and complete comments: a second
   // object or stray text after the first is a syntax error, never silently ignored.
-  constexpr unsigned flags = rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag;
+  constexpr unsigned flags =
+      rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag | rapidjson::kParseIterativeFlag;
   if (auto nul = json_text.find('\0'); nul != std::string::npos) {
     std::size_t line = 1 + static_cast<std::size_t>(std::count(json_text.begin(),
         json_text.begin() + static_cast<std::ptrdiff_t>(nul), '\n'));

@@ -209,6 +209,14 @@ def test_bad_json_is_400(api, raw):
     assert_error(api.post("/api/v1/tenants", raw=raw), 400, "json.invalid")
 
 
+def test_deeply_nested_json_is_400_and_the_broker_lives(api):
+    # A million '[' fits in the 1 MiB body limit; a recursive parser would overflow its stack.
+    for raw in (b"[" * 1_000_000, b'{"id": ' + b"[" * 500_000 + b"]" * 500_000 + b"}"):
+        r = api.post("/api/v1/tenants", raw=raw)
+        assert r.status == 400 and r.json["error"] in ("json.invalid", "field.invalid"), r
+    assert api.get("/healthz", token=None).status == 200
+
+
 def test_body_over_one_mib_is_413(api):
     big = b"{\"id\": \"" + b"a" * (1024 * 1024 + 100 * 1024) + b"\"}"
     assert_error(api.post("/api/v1/tenants", raw=big), 413)
