@@ -44,9 +44,10 @@ delivery session::deliver(const message_ptr& m, std::uint8_t qos, const session_
     }
     queue_.push_back({m, effective, false});
     if (owner_raw_ && publisher && queue_.size() >= (effective == 1 ? limits.high_water() : limits.qos0_high_water()) &&
-        (effective == 1 || !stalled_locked())) {
+        (effective == 1 ? !ack_stalled_locked(limits) : !stalled_locked())) {
       // An online subscriber is behind. QoS 1: the publisher waits for it instead
-      // of the queue overflowing (an acknowledged message is not dropped). QoS 0:
+      // of the queue overflowing (an acknowledged message is not dropped), unless it has
+      // acknowledged nothing for qos1_ack_window with its window full: stuck, not slow. QoS 0:
       // the same while the subscriber is taking messages, so a fast reader paces
       // publishers instead of losing most of a burst; a stalled one (woken but not
       // collecting for a while: its socket is full) falls back to the drop-oldest
@@ -84,6 +85,7 @@ void session::attach(const std::shared_ptr<session_owner>& owner) {
   owner_raw_.store(owner.get(), std::memory_order_release);
   wake_pending_ = false;
   disconnected_at_ = 0;
+  window_full_at_ms_ = steady_ms();  // a new connection gets the whole window to acknowledge a full one
   for (std::size_t i = 0; i < inflight_.size(); ++i) inflight_[i].sent = false;  // resend with DUP [MQTT-4.4.0-1]
 }
 
@@ -159,6 +161,7 @@ void session::collect(std::vector<outgoing>& out, std::size_t max, const session
       if (inflight_.size() >= limits.max_inflight) break;
       std::uint16_t id = allocate_packet_id();
       inflight_.push_back({id, q.msg, true});
+      if (inflight_.size() >= limits.max_inflight) window_full_at_ms_ = steady_ms();
       out.push_back({std::move(q.msg), id, 1, q.dup});
     }
     queue_.pop_front();

@@ -89,6 +89,11 @@ const std::string& intern_tenant(std::string_view tenant);
 /// yet counts as stalled: its QoS 0 congestion drops (oldest) instead of pausing
 /// publishers. One that keeps collecting — however far behind — pauses them.
 inline constexpr std::chrono::milliseconds qos0_progress_window{20};
+/// A QoS 1 subscriber whose in-flight window has been full this long without a PUBACK is not
+/// slow but stuck (a device that never acknowledges, a socket nobody reads): it stops pacing
+/// publishers and its queue falls back to the drop-oldest bound, so one such client cannot
+/// hold every publisher of its topics to a message per backpressure limit.
+inline constexpr std::chrono::milliseconds qos1_ack_window{2000};
 
 class session {
  public:
@@ -155,6 +160,11 @@ class session {
   bool stalled_locked() const noexcept {
     return wake_pending_ && steady_ms() - woken_at_ms_ >= static_cast<std::uint32_t>(qos0_progress_window.count());
   }
+  /// The in-flight window has been full for qos1_ack_window: no PUBACK in that time.
+  bool ack_stalled_locked(const session_limits& limits) const noexcept {
+    return inflight_.size() >= limits.max_inflight &&
+           steady_ms() - window_full_at_ms_ >= static_cast<std::uint32_t>(qos1_ack_window.count());
+  }
   static std::uint32_t steady_ms() noexcept {
     return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                           std::chrono::steady_clock::now().time_since_epoch())
@@ -183,6 +193,8 @@ class session {
   // When wake_pending_ was last set, steady-clock milliseconds truncated to 32 bits
   // (compared by wrapping difference: 4 bytes instead of 8).
   std::uint32_t woken_at_ms_ = 0;
+  // When the in-flight window last became full (same clock and width).
+  std::uint32_t window_full_at_ms_ = 0;
 };
 
 }  // namespace portcullis::broker

@@ -99,3 +99,36 @@ def test_qos0_burst_to_a_subscriber_that_keeps_up_is_paced_not_dropped(broker_fa
     drops = re.search(r'portcullis_dropped_messages_total\{reason="queue_full"\} (\d+)', b.metrics())
     assert drops and int(drops.group(1)) == 0
     assert metric(b, "portcullis_backpressure_pauses_total") > 0
+
+
+def test_a_subscriber_that_never_acknowledges_does_not_hold_publishers_back(broker_factory):
+    # Slow is paced; stuck is not: a QoS 1 subscriber whose window stays full without a PUBACK
+    # for 2 s stops pausing publishers (its queue keeps the drop-oldest bound, counted), so a
+    # hung device cannot hold every publisher of its topics to a message per pause.
+    b = broker_factory({
+        "limits": {"max_queued_messages": 40, "max_inflight": 10},
+        "listeners": [{"name": "mqtt", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["anonymous"]}, ADMIN],
+    })
+    stuck = RawClient(b.port())
+    assert stuck.connect("bp-never-acks-0001", keepalive=0)[0] == 0
+    assert stuck.subscribe([("bp/stuck/#", 1)]) == [1]
+    healthy = PahoClient(b.port(), "bp-healthy-0001")
+    healthy.connect()
+    assert healthy.subscribe("bp/stuck/#") == [1]
+    pub = RawClient(b.port(), timeout=30)
+    assert pub.connect("bp-publisher-0002", keepalive=0)[0] == 0
+    sent, deadline = 0, time.monotonic() + 6
+    while time.monotonic() < deadline:
+        pub.send(publish_packet("bp/stuck/t", b"%d" % sent, qos=1, packet_id=sent % 65535 + 1))
+        assert pub.expect(4, timeout=10).packet_id == sent % 65535 + 1  # PUBACK
+        sent += 1
+    # One pause of up to 2 s when its window first fills, then full speed: a few hundred at least
+    # (before, one message per 2 s after the first ~30).
+    assert sent > 300, f"only {sent} QoS 1 messages in 6 s"
+    last = str(sent - 1).encode()
+    got = healthy.collect_until(lambda m: m.payload == last, timeout=20)
+    assert [int(m.payload) for m in got] == list(range(sent))  # the healthy one misses nothing
+    assert metric(b, 'portcullis_dropped_messages_total{reason="queue_full"}') > 0
+    for c in (stuck, pub):
+        c.close()
+    healthy.close()

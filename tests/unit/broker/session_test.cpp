@@ -5,6 +5,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <thread>
+
 using namespace portcullis::broker;
 using portcullis::protocol::shared_buffer;
 
@@ -183,4 +186,32 @@ TEST_CASE("a congested queue pauses its publishers and tells each once when it d
   }
   CHECK(a->drains == 1);  // registered many times, told once
   CHECK(b->drains == 1);
+}
+
+TEST_CASE("a QoS 1 subscriber that acknowledges nothing stops pacing publishers", "[session][backpressure]") {
+  // Its window full and no PUBACK for qos1_ack_window: stuck, not slow. Publishers are no
+  // longer paused on its account; its queue keeps the drop-oldest bound. A PUBACK makes it a
+  // (slow) subscriber again, which paces them.
+  metrics m;
+  session s("t", "c", false, m);
+  auto owner = std::make_shared<fake_owner>();
+  s.attach(owner);
+  session_limits lim{20, 2};  // high water min(10, 66) = 10
+  auto pub = std::make_shared<fake_publisher>();
+  std::vector<outgoing> out;
+  for (int i = 0; i < 2; ++i) s.deliver(make_message("a", std::to_string(i), 1), 1, lim, pub.get());
+  s.collect(out, 8, lim, 0);
+  REQUIRE(out.size() == 2);  // the window is full, nothing acknowledged
+  int congested = 0;
+  for (int i = 0; i < 12; ++i) congested += s.deliver(make_message("a", "x", 1), 1, lim, pub.get()).congested;
+  CHECK(congested > 0);  // slow so far: it paces the publisher
+  std::this_thread::sleep_for(qos1_ack_window + std::chrono::milliseconds(50));
+  congested = 0;
+  for (int i = 0; i < 30; ++i) congested += s.deliver(make_message("a", "y", 1), 1, lim, pub.get()).congested;
+  CHECK(congested == 0);      // stuck: no longer
+  CHECK(s.queued() == 20);    // bounded, oldest dropped
+  s.acknowledge(out[0].packet_id);
+  out.clear();
+  s.collect(out, 8, lim, 0);  // the freed slot is used: the window is full again, just now
+  CHECK(s.deliver(make_message("a", "z", 1), 1, lim, pub.get()).congested);
 }
