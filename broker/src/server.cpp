@@ -286,7 +286,7 @@ void server::impl::reload() {
       auto fresh = make_tls_contexts(*l->cfg, l->index, workers.size());
       l->tls = std::move(fresh);  // new connections use it; live ones keep theirs
       ++reloaded;
-    } catch (const config_error& e) {
+    } catch (const std::exception& e) {  // whatever went wrong, the listener keeps serving
       logger("broker")->error("SIGHUP: keeping the previous TLS files of listener {}: {}", l->cfg->name, e.what());
     }
   }

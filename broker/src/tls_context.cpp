@@ -33,7 +33,11 @@
 
 #include "tls_context.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -61,7 +65,19 @@ struct tls_files {
   evp_pkey_ptr key{nullptr, &EVP_PKEY_free};
 };
 
+/// A regular file (through symlinks), checked before opening: opening a FIFO would block the
+/// thread that reloads (it also accepts connections and serves the admin API), and reading a
+/// directory throws from inside the stream library.
+void require_regular_file(const std::string& path, const std::string& config_key, const char* what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    throw config_error(config_key, std::string("cannot read ") + what + " " + path + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) throw config_error(config_key, std::string(what) + " " + path + " is not a regular file");
+}
+
 std::string read_file(const std::string& path, const std::string& config_key, const char* what) {
+  require_regular_file(path, config_key, what);
   std::ifstream in(path, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!in && !in.eof()) throw config_error(config_key, std::string("cannot read ") + what + " " + path);
@@ -71,6 +87,7 @@ std::string read_file(const std::string& path, const std::string& config_key, co
 // The key is decoded in the default library context: the TLS contexts' own cannot read private
 // keys or PEM. An encrypted key is refused rather than prompting for a passphrase on a tty.
 evp_pkey_ptr load_private_key(const std::string& path, const std::string& config_key) {
+  require_regular_file(path, config_key, "private key");
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(path.c_str(), "r"), &BIO_free);
   auto no_passphrase = [](char*, int, int, void*) { return -1; };
   evp_pkey_ptr pkey(bio ? PEM_read_bio_PrivateKey_ex(bio.get(), nullptr, no_passphrase, nullptr, nullptr, nullptr)

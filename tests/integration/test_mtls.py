@@ -211,6 +211,39 @@ def test_sighup_reloads_the_server_certificate(env):
         c.close()
 
 
+def test_sighup_with_a_certificate_that_is_not_a_file_keeps_serving(env):
+    # A directory (reading it threw from the stream library and ended the daemon) or a FIFO
+    # (opening it blocked the thread that accepts connections) in place of the certificate:
+    # the reload is refused and the listener keeps its files.
+    b = env.broker
+    port = b.port("mqtts")
+    served = _peer_cert(env, port)["serialNumber"]
+    saved = Path(str(env.server_crt) + ".saved")
+    shutil.copyfile(env.server_crt, saved)
+    try:
+        for n, make in enumerate((os.mkdir, os.mkfifo), start=1):
+            os.remove(env.server_crt)
+            make(env.server_crt)
+            os.kill(b.pid, signal.SIGHUP)
+            wait_until(lambda: b.log_text().count("is not a regular file") >= n or None, 5,
+                       what="the refused reload logged")
+            assert b.is_running()
+            assert _peer_cert(env, port)["serialNumber"] == served  # new connections, old files
+            if os.path.isdir(env.server_crt):
+                os.rmdir(env.server_crt)
+            else:
+                os.remove(env.server_crt)
+            shutil.copyfile(saved, env.server_crt)
+    finally:
+        if not os.path.isfile(env.server_crt):
+            if os.path.isdir(env.server_crt):
+                os.rmdir(env.server_crt)
+            elif os.path.exists(env.server_crt):
+                os.remove(env.server_crt)
+            shutil.copyfile(saved, env.server_crt)
+        saved.unlink()
+
+
 def _peer_cert_with_client(env, port, dev) -> dict:
     ctx = client_ctx(env, dev)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
