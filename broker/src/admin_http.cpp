@@ -31,6 +31,10 @@ namespace beast = boost::beast;
 using asio::ip::tcp;
 
 constexpr auto io_timeout = std::chrono::seconds(30);
+// A whole request (head and body, or the wait for the next one on a kept-alive connection)
+// must arrive within this: a client trickling bytes holds one of the admin_max_connections
+// slots for at most this long.
+constexpr auto request_timeout = std::chrono::seconds(10);
 constexpr std::uint64_t body_limit = 1024 * 1024;
 constexpr std::uint32_t header_limit = 8 * 1024;
 // After refusing an oversized body we read and discard up to this much before
@@ -96,7 +100,7 @@ asio::awaitable<void> run_session(std::shared_ptr<admin_state> state, beast::tcp
     http::request_parser<http::string_body> parser;
     parser.body_limit(body_limit);
     parser.header_limit(header_limit);
-    stream.expires_after(io_timeout);
+    stream.expires_after(request_timeout);
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, tok);
     (void)n;
     if (ec == http::error::body_limit) {

@@ -217,6 +217,20 @@ def test_deeply_nested_json_is_400_and_the_broker_lives(api):
     assert api.get("/healthz", token=None).status == 200
 
 
+def test_a_request_trickled_in_is_cut_off_after_10_s(api):
+    # Slowloris: a client that never finishes its request holds an admin slot 10 s, not longer.
+    import socket
+    s = socket.create_connection(("127.0.0.1", api.port), timeout=20)
+    try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        t0 = time.monotonic()
+        assert s.recv(1024) == b""  # closed, without an answer
+        assert 8 <= time.monotonic() - t0 <= 15
+    finally:
+        s.close()
+    assert api.get("/healthz", token=None).status == 200
+
+
 def test_body_over_one_mib_is_413(api):
     big = b"{\"id\": \"" + b"a" * (1024 * 1024 + 100 * 1024) + b"\"}"
     assert_error(api.post("/api/v1/tenants", raw=big), 413)
