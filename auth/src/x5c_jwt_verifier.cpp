@@ -22,10 +22,13 @@
 #include "x5c_jwt_checks.hpp"
 
 namespace portcullis::auth {
+
+std::size_t client_id_length(std::string_view client_id) noexcept { return detail::utf8_length(client_id); }
+
 namespace detail {
 
 bool check_client_id_length(std::string_view client_id, std::size_t min, std::size_t max, rule_log& log) {
-  std::size_t n = utf8_length(client_id);  // characters, as the broker counts them
+  std::size_t n = client_id_length(client_id);
   bool ok = n >= min && n <= max;
   return log.check(ok, reason::client_id_length,
                    "client id is " + std::to_string(n) + " characters (allowed " + std::to_string(min) + ".." +

@@ -36,15 +36,20 @@ std::string read_token_file(const std::string& path, const std::string& key) {
   return t;
 }
 
+/// PORTCULLIS_ADMIN_TOKEN when set and not empty (it then wins over every other source).
+const char* env_token() {
+  const char* env = std::getenv("PORTCULLIS_ADMIN_TOKEN");
+  return env != nullptr && *env != '\0' ? env : nullptr;
+}
+
 }  // namespace
 
 void check_bootstrap_token_source(const config& cfg) {
-  if (const char* env = std::getenv("PORTCULLIS_ADMIN_TOKEN"); env && *env) return;
-  if (cfg.admin_token_file) read_token_file(*cfg.admin_token_file, "admin.token_file");
+  if (env_token() == nullptr && cfg.admin_token_file) read_token_file(*cfg.admin_token_file, "admin.token_file");
 }
 
 std::string load_bootstrap_token_hash(const config& cfg) {
-  if (const char* env = std::getenv("PORTCULLIS_ADMIN_TOKEN"); env && *env) {
+  if (const char* env = env_token()) {
     logger("admin")->info("admin bootstrap token taken from PORTCULLIS_ADMIN_TOKEN");
     return auth::sha256_hex(trim(env));
   }

@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
+#include "portcullis/auth/identity.hpp"
 #include "portcullis/broker/logging.hpp"
 #include "persistence.hpp"
 #include "worker_pool.hpp"
@@ -40,12 +41,6 @@ std::string log_quoted(std::string_view text) {
 std::string log_value(std::string_view text) {
   bool plain = !text.empty() && text.find_first_of(" \"\\=") == std::string_view::npos;
   return plain ? std::string(text) : log_quoted(text);
-}
-
-/// UTF-8 code points in a string the codec has validated.
-std::size_t utf8_characters(std::string_view s) {
-  return static_cast<std::size_t>(
-      std::count_if(s.begin(), s.end(), [](char ch) { return (static_cast<unsigned char>(ch) & 0xC0) != 0x80; }));
 }
 
 std::string assigned_client_id() {
@@ -394,10 +389,8 @@ connection::action connection::handle_connect(protocol::connect& c) {
       refuse(0x02, "client_id.length", "empty client id (CleanSession=" + std::to_string(c.clean_session) + ")", "");
       return action::pause;  // [MQTT-3.1.3-8]
     }
-  } else if (std::size_t chars = utf8_characters(c.client_id);
+  } else if (std::size_t chars = auth::client_id_length(c.client_id);
              chars < a.client_id_min_length || chars > a.client_id_max_length) {
-    // Characters, as seed 000 counts them ("cannot exceed 128 chars"); the codec has already
-    // checked that the id is well-formed UTF-8.
     refuse(0x02, "client_id.length",
            "client id has " + std::to_string(chars) + " characters, allowed " +
                std::to_string(a.client_id_min_length) + "-" + std::to_string(a.client_id_max_length),

@@ -2,11 +2,18 @@
 // Who a verified client is: the output of every successful verifier (x5c JWT, mTLS). The broker
 // uses it for binding (tenant, subject_dn), provisioning, tenant isolation and token expiry.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace portcullis::auth {
+
+/// A client id's length as the `auth.client_id` bounds count it: characters (UTF-8 code
+/// points), as seed 000 does ("cannot exceed 128 chars"). The one definition for the
+/// broker's CONNECT check and the verifiers'.
+std::size_t client_id_length(std::string_view client_id) noexcept;
 
 /// A verified client. Plain value; distinct objects: safe; shared objects: read-only safe.
 struct identity {

@@ -27,7 +27,7 @@ class trust_store;
 class chain_cache;
 
 struct mtls_options {
-  std::size_t client_id_min = 16;  ///< bytes
+  std::size_t client_id_min = 16;  ///< characters (client_id_length)
   std::size_t client_id_max = 128;
   std::size_t max_chain_certificates = 8;
 };
