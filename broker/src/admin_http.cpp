@@ -137,8 +137,9 @@ asio::awaitable<void> run_session(std::shared_ptr<admin_state> state, beast::tcp
     if (status == 401 || status == 403) {
       beast::error_code rec;
       auto peer = stream.socket().remote_endpoint(rec);
-      logger("admin")->info("admin request refused: {} {} -> {} remote={}", std::string(req.method_string()), path,
-                            status, rec ? std::string("?") : peer.address().to_string() + ":" + std::to_string(peer.port()));
+      logger("admin")->info("admin request refused method={} path={} status={} remote={}",
+                            log_value(std::string(req.method_string())), log_value(path), status,
+                            rec ? std::string("?") : peer.address().to_string() + ":" + std::to_string(peer.port()));
     } else {
       logger("admin")->debug("{} {} -> {}", std::string(req.method_string()), path, status);
     }

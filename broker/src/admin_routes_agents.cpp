@@ -90,7 +90,7 @@ awaitable<http_response> delete_agent(admin_call& c, const std::string& tenant, 
     co_return store_failure("delete agent", r.error());
   }
   c.state.ctx.forget_client(tenant, *r);
-  logger("admin")->info("tenant {}: agent {} deleted, client id {} freed", tenant, id, *r);
+  logger("admin")->info("agent deleted, client id freed tenant={} agent={} client_id={}", tenant, id, log_value(*r));
   co_return no_content();
 }
 

@@ -87,8 +87,8 @@ awaitable<http_response> upload_ca(admin_call& c, const std::string& tenant) {
   auto added = co_await run_store(c.state.ctx, job);
   if (!added) co_return add_ca_error(added.error());
   co_await reload_trust(c.state.ctx);
-  logger("admin")->info("tenant {}: CA {} added (sha256 {}, subject {})", tenant, added->id, added->sha256,
-                        added->subject);
+  logger("admin")->info("CA added tenant={} ca={} sha256={} subject={}", tenant, added->id, added->sha256,
+                        log_quoted(added->subject));
   json_writer w;
   write_ca(w, *added);
   auto res = json_response(http::status::created, w.str());
@@ -120,7 +120,7 @@ awaitable<http_response> delete_ca(admin_call& c, const std::string& tenant, con
   // revoke the live connections that authenticated through it.
   co_await reload_trust(c.state.ctx);
   c.state.ctx.revoke_ca(id);
-  logger("admin")->info("tenant {}: CA {} deleted, its devices disconnected", tenant, id);
+  logger("admin")->info("CA deleted, its devices disconnected tenant={} ca={}", tenant, id);
   co_return no_content();
 }
 

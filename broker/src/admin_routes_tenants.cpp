@@ -47,7 +47,7 @@ awaitable<http_response> create_tenant(admin_call& c) {
     }
     co_return store_failure("create tenant", r.error());
   }
-  logger("admin")->info("tenant {} created", tenant);
+  logger("admin")->info("tenant created tenant={}", tenant);
   json_writer w;
   write_tenant(w, store::tenant_record{tenant, now});
   auto res = json_response(http::status::created, w.str());
@@ -81,7 +81,7 @@ awaitable<http_response> mint_tenant_token(admin_call& c, const std::string& ten
     co_return store_failure("mint token", r.error());
   }
   // The hash prefix identifies the token in logs without revealing it.
-  logger("admin")->info("admin token {}… minted for tenant {}", hash.substr(0, 8), tenant);
+  logger("admin")->info("admin token minted tenant={} token_sha256_prefix={}", tenant, hash.substr(0, 8));
   json_writer w;
   w.begin_object().field("token", token).field("tenant", tenant).end_object();
   co_return json_response(http::status::created, w.str());

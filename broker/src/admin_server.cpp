@@ -61,7 +61,8 @@ std::uint16_t admin_server::listen(const listener_config& l, std::size_t index) 
   if (ec) throw config_error(key, "cannot listen on " + l.bind + ": " + ec.message());
   impl_->name = l.name;
   auto port = a.local_endpoint().port();
-  logger("admin")->info("admin API listener {} on {}:{}", l.name, ep.address().to_string(), port);
+  auto host = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
+  logger("admin")->info("listening name={} protocol=http address={}:{}", l.name, host, port);
   return port;
 }
 

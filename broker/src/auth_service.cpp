@@ -212,8 +212,8 @@ void auth_service::impl::provision_batch(store::database& db) {
     }
     trust.add_binding(id.tenant, id.client_id, id.subject_dn);
     if (r->created) {
-      logger("auth")->info("provisioned agent id={} tenant={} client_id={} subject=\"{}\" method={}", r->agent.id,
-                           id.tenant, id.client_id, id.subject_dn, id.method);
+      logger("auth")->info("provisioned agent agent={} tenant={} client_id={} subject={} method={}", r->agent.id,
+                           id.tenant, log_value(id.client_id), log_quoted(id.subject_dn), id.method);
     }
     batch[i].done(accepted(id));
   }

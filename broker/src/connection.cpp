@@ -23,26 +23,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// `"text"` with `"` and `\` escaped, so a key=value log line stays parseable whatever the
-/// text (control characters are escaped by the log formatter).
-std::string log_quoted(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 2);
-  out.push_back('"');
-  for (char ch : text) {
-    if (ch == '"' || ch == '\\') out.push_back('\\');
-    out.push_back(ch);
-  }
-  out.push_back('"');
-  return out;
-}
-
-/// A client-chosen value (a client id) as it is when it cannot be misread, else quoted.
-std::string log_value(std::string_view text) {
-  bool plain = !text.empty() && text.find_first_of(" \"\\=") == std::string_view::npos;
-  return plain ? std::string(text) : log_quoted(text);
-}
-
 std::string assigned_client_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char hex[] = "0123456789abcdef";
@@ -196,8 +176,8 @@ void connection::wake() {
 void connection::kick(std::string reason) {
   asio::post(executor(), [self = shared_from_this(), reason = std::move(reason)] {
     if (self->state_ == state::closed) return;
-    logger("broker")->info("closing client_id={} tenant={} remote={}: {}", self->client_id(), self->tenant(),
-                           self->remote_, reason);
+    logger("broker")->info("closing client_id={} tenant={} remote={} reason={}", log_value(self->client_id()),
+                           self->tenant(), self->remote_, log_value(reason));
     self->close("kicked");
   });
 }
@@ -205,8 +185,8 @@ void connection::kick(std::string reason) {
 void connection::kick_if_ca(std::string ca_id, std::string reason) {
   asio::post(executor(), [self = shared_from_this(), ca_id = std::move(ca_id), reason = std::move(reason)] {
     if (self->state_ == state::closed || self->ca_id().empty() || self->ca_id() != ca_id) return;
-    logger("broker")->info("closing client_id={} tenant={} remote={}: {}", self->client_id(), self->tenant(),
-                           self->remote_, reason);
+    logger("broker")->info("closing client_id={} tenant={} remote={} reason={}", log_value(self->client_id()),
+                           self->tenant(), self->remote_, log_value(reason));
     self->close("ca revoked");
   });
 }
@@ -299,15 +279,16 @@ void connection::on_read_error(const boost::system::error_code& ec) {
   if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
     close("peer closed");
   } else {
-    logger("broker")->debug("read error client_id={} remote={}: {}", client_id(), remote_, ec.message());
+    logger("broker")->debug("read error client_id={} remote={} error={}", log_value(client_id()), remote_,
+                            log_quoted(ec.message()));
     close("read error");
   }
 }
 
 connection::action connection::protocol_error(const char* what) {
   ctx_.stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-  logger("broker")->info("protocol error, closing client_id={} tenant={} remote={} listener={} reason={}", client_id(),
-                         tenant(), remote_, listener_.name, what);
+  logger("broker")->info("protocol error, closing client_id={} tenant={} remote={} listener={} reason={}",
+                         log_value(client_id()), tenant(), remote_, listener_.name, log_value(what));
   close(what);
   return action::close;
 }
@@ -448,7 +429,7 @@ void connection::on_auth(auth_outcome o) {
   state_ = state::connected;
   ctx_.stats.connects_accepted.fetch_add(1, std::memory_order_relaxed);
   logger("broker")->debug("connected client_id={} tenant={} remote={} listener={} method={} clean={} present={}",
-                          client_id(), tenant(), remote_, listener_.name, method(), bool{clean_session_},
+                          log_value(client_id()), tenant(), remote_, listener_.name, method(), bool{clean_session_},
                           attached.session_present);
   // The rate bucket starts full, as a new flow_state's does (created on the first PUBLISH).
   last_packet_ = clock::now();
@@ -474,7 +455,7 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
     if (!fl.bucket.try_take(now)) {
       if (lim.rate.disconnect) {
         ctx_.stats.rate_limit_disconnected.fetch_add(1, std::memory_order_relaxed);
-        logger("broker")->info("rate limit exceeded, closing client_id={} tenant={} remote={}", client_id(), tenant(),
+        logger("broker")->info("rate limit exceeded, closing client_id={} tenant={} remote={}", log_value(client_id()), tenant(),
                                remote_);
         close("rate limit");
         return action::close;
@@ -764,8 +745,8 @@ void connection::close(const char* reason) {
   if (session_) ctx_.sessions.release(session_, this, epoch_seconds());
   if (!writing_) writes_.reset();
   if (was_connected) {
-    logger("broker")->debug("disconnected client_id={} tenant={} remote={}: {}", client_id(), tenant(), remote_,
-                            reason);
+    logger("broker")->debug("disconnected client_id={} tenant={} remote={} reason={}", log_value(client_id()), tenant(),
+                            remote_, log_value(reason));
   }
   // Last: leaving the worker's list may drop the last reference but one (every
   // caller holds its own shared_ptr while it runs).
@@ -792,8 +773,8 @@ void connection::on_tick(clock::time_point now) {
   if (state_ != state::connected) {
     if (now >= last_packet_ + std::chrono::seconds(lim.connect_timeout_seconds)) {
       ctx_.stats.connect_timeouts.fetch_add(1, std::memory_order_relaxed);
-      logger("broker")->info("no CONNECT within {} s, closing remote={} listener={}", lim.connect_timeout_seconds,
-                             remote_, listener_.name);
+      logger("broker")->info("no CONNECT in time, closing remote={} listener={} timeout_s={}", remote_,
+                             listener_.name, lim.connect_timeout_seconds);
       close("connect timeout");
     }
     return;
@@ -801,7 +782,8 @@ void connection::on_tick(clock::time_point now) {
   if (credentials_ && credentials_->token_expires_at && cfg().auth.x5c_jwt.disconnect_on_expiry &&
       epoch_seconds() >= *credentials_->token_expires_at) {
     ctx_.stats.token_expiry_disconnects.fetch_add(1, std::memory_order_relaxed);
-    logger("auth")->info("token expired, closing client_id={} tenant={} remote={}", client_id(), tenant(), remote_);
+    logger("auth")->info("token expired, closing client_id={} tenant={} remote={}", log_value(client_id()), tenant(),
+                        remote_);
     close("token expired");
     return;
   }
@@ -823,7 +805,7 @@ void connection::on_tick(clock::time_point now) {
   // 1.5 x the client's keep-alive [MQTT-3.1.2-24].
   if (keep_alive_ != 0 && now >= last_packet_ + std::chrono::milliseconds(keep_alive_ * 1500)) {
     ctx_.stats.keepalive_timeouts.fetch_add(1, std::memory_order_relaxed);
-    logger("broker")->info("keep-alive expired, closing client_id={} tenant={} remote={}", client_id(), tenant(),
+    logger("broker")->info("keep-alive expired, closing client_id={} tenant={} remote={}", log_value(client_id()), tenant(),
                            remote_);
     close("keep-alive timeout");
   }

@@ -1,6 +1,8 @@
 // spdlog setup for text and JSON lines. The JSON formatter escapes the message
 // properly (spdlog's pattern formatter cannot), so log shippers get one valid
-// object per line: {"ts":..., "level":..., "logger":..., "msg":...}. The text formatter
+// object per line: {"ts":..., "level":..., "logger":..., "msg":...}, and a line of the event
+// form (`connect refused listener=x5c ... reason=jwt.exp detail="..."`) also gets an "event"
+// field and one string field per pair, so a shipper can filter on "reason". The text formatter
 // escapes control characters, so a client id or any other text from the network can never
 // start a line of its own. Under journald (stdout is the stream JOURNAL_STREAM names) each
 // line starts with its syslog priority, "<4>" for a warning, which journald reads and strips.
@@ -110,13 +112,28 @@ class json_formatter final : public spdlog::formatter {
     append(dest, "\",\"logger\":\"");
     escape(dest, std::string_view(msg.logger_name.data(), msg.logger_name.size()));
     append(dest, "\",\"msg\":\"");
-    escape(dest, std::string_view(msg.payload.data(), msg.payload.size()));
-    append(dest, "\"}\n");
+    std::string_view payload(msg.payload.data(), msg.payload.size());
+    escape(dest, payload);
+    dest.push_back('"');
+    if (parse_log_event(payload, event_)) {
+      append(dest, ",\"event\":\"");
+      escape(dest, event_.event);
+      dest.push_back('"');
+      for (const auto& [key, value] : event_.fields) {
+        append(dest, ",\"");
+        append(dest, key);  // [a-z][a-z0-9_]*: nothing to escape
+        append(dest, "\":\"");
+        escape(dest, value);
+        dest.push_back('"');
+      }
+    }
+    append(dest, "}\n");
   }
   std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<json_formatter>(journal_); }
 
  private:
   bool journal_;
+  log_event event_;  // reused: the sink calls format under its lock
   static void escape(spdlog::memory_buf_t& d, std::string_view s) {
     for (unsigned char c : s) {
       switch (c) {
@@ -149,7 +166,89 @@ spdlog::sink_ptr sink() {
   return shared_sink;
 }
 
+constexpr bool is_key_start(char c) { return c >= 'a' && c <= 'z'; }
+constexpr bool is_key_char(char c) { return is_key_start(c) || (c >= '0' && c <= '9') || c == '_'; }
+
+/// The length of `key=` at the start of `s` (key: [a-z][a-z0-9_]*), or 0.
+std::size_t key_prefix(std::string_view s) {
+  if (s.empty() || !is_key_start(s[0])) return 0;
+  std::size_t k = 1;
+  while (k < s.size() && is_key_char(s[k])) ++k;
+  return k < s.size() && s[k] == '=' ? k + 1 : 0;
+}
+
+bool is_reserved_field(std::string_view key) {
+  return key == "ts" || key == "level" || key == "logger" || key == "msg" || key == "event";
+}
+
 }  // namespace
+
+std::string log_quoted(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out.push_back('"');
+  for (char ch : text) {
+    if (ch == '"' || ch == '\\') out.push_back('\\');
+    out.push_back(ch);
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string log_value(std::string_view text) {
+  bool plain = !text.empty() && text.find_first_of(" \"\\=") == std::string_view::npos;
+  return plain ? std::string(text) : log_quoted(text);
+}
+
+bool parse_log_event(std::string_view line, log_event& out) {
+  out.event = {};
+  out.fields.clear();
+  // The event: words free of '=' and '"', up to the first " key=".
+  std::size_t i = 0;
+  for (;; ++i) {
+    if (i == line.size() || line[i] == '=' || line[i] == '"') return false;
+    if (line[i] == ' ' && i > 0 && key_prefix(line.substr(i + 1)) != 0) break;
+  }
+  out.event = line.substr(0, i);
+  ++i;
+  // Pairs separated by one space; a value bare (up to the next space, no quote or backslash)
+  // or quoted as log_quoted writes it.
+  for (;;) {
+    std::size_t k = key_prefix(line.substr(i));
+    if (k == 0) return false;
+    std::string_view key = line.substr(i, k - 1);
+    if (is_reserved_field(key)) return false;
+    for (const auto& f : out.fields) {
+      if (f.first == key) return false;
+    }
+    i += k;
+    std::string value;
+    if (i < line.size() && line[i] == '"') {
+      ++i;
+      for (;;) {
+        if (i == line.size()) return false;  // unterminated
+        char c = line[i++];
+        if (c == '"') break;
+        if (c == '\\') {
+          if (i == line.size() || (line[i] != '"' && line[i] != '\\')) return false;
+          c = line[i++];
+        }
+        value.push_back(c);
+      }
+    } else {
+      std::size_t end = line.find(' ', i);
+      if (end == std::string_view::npos) end = line.size();
+      std::string_view bare = line.substr(i, end - i);
+      if (bare.find_first_of("\"\\") != std::string_view::npos) return false;
+      value.assign(bare);
+      i = end;
+    }
+    out.fields.emplace_back(key, std::move(value));
+    if (i == line.size()) return true;
+    if (line[i] != ' ') return false;
+    ++i;
+  }
+}
 
 void setup_logging(const std::string& level, const std::string& format) {
   std::lock_guard lock(mutex);

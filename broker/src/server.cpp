@@ -362,7 +362,7 @@ int server::impl::run() {
   if (admin) admin->start();
   wait_signal();
   schedule_housekeeping();
-  logger("broker")->info("ready: {} worker thread(s), data_dir={}", workers.size(), cfg->data_dir);
+  logger("broker")->info("ready workers={} data_dir={}", workers.size(), log_value(cfg->data_dir));
   sd_notify(0, "READY=1");
   control.run();
   // Let the aborted operations (accept waits, admin sessions) finish while the workers'

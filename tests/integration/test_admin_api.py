@@ -512,7 +512,7 @@ def test_a_refused_admin_token_is_logged_with_the_peer_but_not_the_token(api, da
     guess = "guess-" + uuid.uuid4().hex
     assert_error(api.call("GET", "/api/v1/tenants", token=guess), 401, "unauthorized")
     line = wait_until(lambda: next((l for l in daemon.log_text().splitlines()
-                                    if "admin request refused: GET /api/v1/tenants -> 401 remote=127.0.0.1:" in l
+                                    if "admin request refused method=GET path=/api/v1/tenants status=401 remote=127.0.0.1:" in l
                                     and " info " in l), None), 5, what="the refusal logged")
     assert guess not in daemon.log_text() and TOKEN not in daemon.log_text(), line
 

@@ -8,6 +8,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -179,6 +181,50 @@ def test_text_from_the_network_cannot_start_a_log_line(broker_factory):
     line = wait_until(lambda: next((l for l in broker.log_text().splitlines() if "reason=mqtt.will" in l), None), 5,
                       what="the refusal logged")
     assert 'client_id="a \\"b\\" reason=x"' in line, line
+
+
+def test_json_logs_are_one_object_per_line_with_the_refusal_in_fields(tmp_path):
+    # --log-format json is for log shippers: every line one JSON object, and an event line's
+    # key=value pairs lifted into fields, so an operator filters refusals on "reason".
+    broker = Broker(tmp_path / "b", {"listeners": [
+        {"name": "mqtt", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["anonymous"]},
+        {"name": "admin", "bind": "127.0.0.1:0", "protocol": "http"}]}, extra_args=["--log-format", "json"])
+    broker.start()
+    try:
+        c = RawClient(broker.port())
+        try:
+            rc, _ = c.connect('a "b" reason=x\nFORGED', will=("w/t", b"m", 0, False))
+            assert rc == 0x05
+        finally:
+            c.close()
+        req = urllib.request.Request(f"http://127.0.0.1:{broker.port('admin')}/api/v1/tenants",
+                                     headers={"Authorization": "Bearer wrong-token"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(req, timeout=5)
+        assert refused.value.code == 401
+
+        def events():
+            out = [json.loads(line) for line in broker.log_text().splitlines() if line.strip()]
+            names = {o.get("event") for o in out}
+            return out if {"connect refused", "admin request refused"} <= names else None
+
+        objs = wait_until(events, 5, what="both refusals logged")
+    finally:
+        broker.stop_and_check()
+    for o in objs:
+        assert {"ts", "level", "logger", "msg"} <= o.keys(), o
+    refusal = next(o for o in objs if o.get("event") == "connect refused")
+    assert refusal["level"] == "warning" and refusal["logger"] == "auth", refusal
+    assert refusal["reason"] == "mqtt.will" and refusal["listener"] == "mqtt", refusal
+    assert refusal["client_id"] == 'a "b" reason=x\nFORGED', refusal
+    assert refusal["remote"].startswith("127.0.0.1:") and refusal["detail"], refusal
+    assert refusal["msg"].startswith("connect refused listener=mqtt "), refusal
+    admin = next(o for o in objs if o.get("event") == "admin request refused")
+    assert (admin["method"], admin["path"], admin["status"]) == ("GET", "/api/v1/tenants", "401"), admin
+    assert "wrong-token" not in broker.log_text()
+    listening = [o for o in objs if o.get("event") == "listening"]
+    assert {(o["name"], o["protocol"]) for o in listening} == {("mqtt", "mqtt"), ("admin", "http")}, listening
+    assert any(o.get("event") == "ready" and o["data_dir"] == str(broker.data_dir) for o in objs), objs
 
 
 def test_under_journald_each_line_carries_its_priority(tmp_path):
