@@ -39,6 +39,13 @@ boost::system::result<ca_info, ca_upload_error> inspect_ca_upload(std::string_vi
   if (!detail::is_ca_cert(ca)) {
     return error("ca.not_ca", "certificate is not a CA (basicConstraints CA:TRUE missing)");
   }
+  // Path validation refuses every device under a weak CA key (chain_security_level): say so now.
+  if (EVP_PKEY* key = X509_get0_pubkey(ca); key != nullptr && EVP_PKEY_get_security_bits(key) < detail::min_security_bits) {
+    return error("ca.weak_key", "CA key is " + std::string(EVP_PKEY_get0_type_name(key) ? EVP_PKEY_get0_type_name(key) : "?") +
+                                    " " + std::to_string(EVP_PKEY_get_bits(key)) + " bits (" +
+                                    std::to_string(EVP_PKEY_get_security_bits(key)) +
+                                    "-bit security); at least 112-bit security is required (RSA 2048, EC P-256)");
+  }
   ca_info info;
   info.not_before = detail::not_before_of(ca);
   info.not_after = detail::not_after_of(ca);

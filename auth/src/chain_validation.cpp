@@ -173,6 +173,11 @@ bool verify_path(const std::vector<x509_ptr>& chain, const entry& anchor, std::i
   X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(now));
   X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
   X509_VERIFY_PARAM_set_depth(param, 8);
+  // Security level 2 (112-bit): every key in the path at least RSA 2048 / EC P-224, and every
+  // signature below the anchor with a hash of at least that strength, so no SHA-1 or MD5
+  // signature (collision-forgeable) vouches for a device. The anchor's self-signature is not
+  // judged: a registered CA is trusted for being registered, not for its own signature.
+  X509_VERIFY_PARAM_set_auth_level(param, chain_security_level);
   if (purpose != 0 && X509_STORE_CTX_set_purpose(ctx.get(), purpose) != 1) {
     return log.fail(reason::internal, with_errors("cannot set verification purpose"));
   }

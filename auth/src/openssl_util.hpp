@@ -19,6 +19,11 @@
 
 namespace portcullis::auth::detail {
 
+/// OpenSSL security level of device path validation, and the strength it stands for: keys of
+/// at least 112-bit security (RSA 2048, EC P-224) and no SHA-1 or MD5 signatures.
+constexpr int chain_security_level = 2;
+constexpr int min_security_bits = 112;
+
 template <auto Free>
 struct ossl_deleter {
   template <class T>

@@ -300,9 +300,10 @@ def write_pem(path: Path, cert: x509.Certificate, key=None):
 def build_device_cert(issuer_cert: x509.Certificate, issuer_key, cn: str, key=None, *,
                       not_before: dt.datetime | None = None, not_after: dt.datetime | None = None,
                       key_usage: str | None = "digitalSignature", aki: bool = True, ski: bool = True,
-                      version: int = 3, extra_subject: str = "") -> tuple:
+                      version: int = 3, extra_subject: str = "", digest=None) -> tuple:
     """A device certificate; key_usage None = no extension, "keyEncipherment" = without
-    digitalSignature; version 1 = an X.509 v1 certificate (no extensions at all)."""
+    digitalSignature; version 1 = an X.509 v1 certificate (no extensions at all); digest: the
+    issuer's signature hash (SHA-256 by default)."""
     key = key or new_key()
     now = dt.datetime.now(dt.timezone.utc)
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
@@ -328,7 +329,7 @@ def build_device_cert(issuer_cert: x509.Certificate, issuer_key, cn: str, key=No
         if aki:
             b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key()),
                                 critical=False)
-    cert = b.sign(issuer_key, hashes.SHA256())
+    cert = b.sign(issuer_key, digest or hashes.SHA256())
     if version == 1:
         cert = _resign_as_v1(cert, issuer_key)
     return cert, key

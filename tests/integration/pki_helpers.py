@@ -18,8 +18,8 @@ SCHEMAS = ["urn:siemens:mindsphere:v1"]
 USERNAME = "_CertificateBearer"
 
 
-def new_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def new_key(bits: int = 2048) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
 def _name(cn: str) -> x509.Name:
@@ -48,8 +48,8 @@ def fingerprint(cert: x509.Certificate) -> str:
 class CA:
     """A self-signed tenant CA (basicConstraints CA:TRUE unless is_ca=False)."""
 
-    def __init__(self, cn: str | None = None, is_ca: bool = True):
-        self.key = new_key()
+    def __init__(self, cn: str | None = None, is_ca: bool = True, bits: int = 2048):
+        self.key = new_key(bits)
         self.name = _name(cn or f"Test CA {uuid.uuid4().hex[:8]}")
         ski = x509.SubjectKeyIdentifier.from_public_key(self.key.public_key())
         b = _validity(x509.CertificateBuilder().subject_name(self.name).issuer_name(self.name)

@@ -352,6 +352,9 @@ def test_ca_upload_refusals(api):
     ]
     not_ca = CA(is_ca=False)
     cases.append((not_ca.pem, not_ca.verification(api.code(t)), 400, "ca.not_ca"))
+    # RSA 1024 (80-bit security): no device chain under it would validate, so it is refused now.
+    weak = CA(bits=1024)
+    cases.append((weak.pem, weak.verification(api.code(t)), 400, "ca.weak_key"))
     for cert, verification, status, error in cases:
         r = api.post(f"/api/v1/tenants/{t}/cas", {"certificate": cert, "verificationCertificate": verification})
         assert_error(r, status, error)

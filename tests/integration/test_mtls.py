@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 
-from authkit import (AuthBrokers, Pki, TlsRawClient, assert_refused, auth_overrides, connects, load_cert,
-                     mint, onboard, unique_id)
+from authkit import (AuthBrokers, Pki, TlsRawClient, assert_refused, auth_overrides, build_device_cert, connects,
+                     load_cert, load_key, mint, onboard, unique_id, write_pem)
 from broker_harness import wait_until
 from mqtt_helpers import Closed, PahoClient, connect_packet
 
@@ -118,6 +119,20 @@ def test_mtls_client_cert_from_unregistered_ca_is_refused(env):
     dev = env.pki.device("mtls-rogue", cid, rogue, client_auth=True)
     assert_refused(env.broker, cid, None, "mtls.chain", username=None, listener="mqtts",
                    tls=client_ctx(env, dev))
+
+
+def test_mtls_client_cert_signed_with_sha1_is_refused(env, tmp_path):
+    # The tenant's CA signed with SHA-1 (collision-forgeable): the handshake completes (the
+    # refusal is the broker's, with a reason), the device gets CONNACK 0x04 and no agent.
+    cid = unique_id("mtls-sha1")
+    cert, key = build_device_cert(load_cert(env.tenant_ca[0]), load_key(env.tenant_ca[1]), cid,
+                                  digest=hashes.SHA1())
+    crt, key_path = write_pem(tmp_path / "sha1.crt", cert, key)
+    ctx = client_ctx(env)
+    ctx.set_ciphers("DEFAULT@SECLEVEL=0")  # so this client's OpenSSL loads a SHA-1 certificate at all
+    ctx.load_cert_chain(crt, key_path)
+    assert_refused(env.broker, cid, None, "mtls.chain", username=None, listener="mqtts", tls=ctx)
+    assert cid not in {a["name"] for a in env.broker.admin.agents("plant")}
 
 
 def test_jwt_without_client_cert_on_the_tls_listener(env):

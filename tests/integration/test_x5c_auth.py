@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 
 from authkit import (AUDIENCE, BEARER, DROP, AuthBrokers, Pki, assert_refused,
                      b64url, build_ca_cert, build_device_cert, claims_for, connects, der_b64,
@@ -342,6 +343,15 @@ def case_forged_issuer_signature(e, cid):
     return cid, rs256([cert], claims_for(cid), e.dev_key), BEARER
 
 
+def case_device_cert_signed_with_sha1(e, cid):
+    # A collision-broken hash in the issuer's signature: a forged twin certificate could carry it.
+    return cid, e.token(cid, cert=e.device(cid, digest=hashes.SHA1())), BEARER
+
+
+def case_device_cert_signed_with_md5(e, cid):
+    return cid, e.token(cid, cert=e.device(cid, digest=hashes.MD5())), BEARER
+
+
 def case_intermediate_missing_from_x5c(e, cid):
     # Issued by the intermediate, but x5c holds the device certificate only.
     cert = e.device(cid, issuer=(e.inter_cert, e.inter_key))
@@ -413,6 +423,8 @@ REFUSALS = [
     (case_x5c_out_of_order, {"x5c.order"}, 0x04, True),
     (case_chain_to_unregistered_ca, {"x5c.no_tenant_ca", "x5c.chain"}, 0x04, True),
     (case_forged_issuer_signature, {"x5c.chain", "x5c.no_tenant_ca"}, 0x04, True),
+    (case_device_cert_signed_with_sha1, {"x5c.chain"}, 0x04, True),
+    (case_device_cert_signed_with_md5, {"x5c.chain"}, 0x04, True),
     (case_intermediate_missing_from_x5c, {"x5c.no_tenant_ca", "x5c.chain"}, 0x04, True),
     (case_signed_by_another_key, {"jwt.signature"}, 0x04, True),
     (case_tampered_claims, {"jwt.signature"}, 0x04, True),

@@ -6,6 +6,8 @@
 // Rules, in order (error codes are stable, returned to the admin client as "error"):
 //   ca.pem                 the CA upload is not exactly one parsable PEM certificate
 //   ca.not_ca              basicConstraints CA:TRUE absent
+//   ca.weak_key            a key under 112-bit security (RSA < 2048): path validation would refuse
+//                          every device under it (chain_security_level)
 //   ca.not_yet_valid / ca.expired   `now` outside [notBefore, notAfter]
 //   verification.pem       the verification upload is not one parsable PEM certificate
 //   verification.no_cn     the verification certificate has no subject CN
