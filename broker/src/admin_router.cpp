@@ -180,6 +180,13 @@ awaitable<http_response> dispatch_api(admin_call& c) {
   if (!is_valid_tenant_id(t)) {
     co_return error_response(http::status::not_found, "tenant.not_found", "no tenant \"" + t + "\"");
   }
+  // Anonymous clients live in auth.anonymous_tenant whether or not that tenant was created:
+  // their list is readable either way (an empty agent list too: anonymous clients get none).
+  // Everything that writes (tokens, codes, CAs) needs the tenant created first.
+  if (t == c.state.ctx.cfg->auth.anonymous_tenant && m == verb::get && p.size() == 3 &&
+      (p[2] == "clients" || p[2] == "agents")) {
+    co_return co_await dispatch_tenant(c, t);
+  }
   auto job = [t](store::database& db) { return db.tenant_exists(t); };
   auto exists = co_await run_store(c.state.ctx, job);
   if (!exists) co_return store_failure("tenant lookup", exists.error());

@@ -146,3 +146,35 @@ def test_deleting_a_ca_disconnects_its_devices_and_refuses_them(env):
     assert_refused(b, cid2, mint(*crt2, cid2), {"x5c.no_tenant_ca", "x5c.chain"})
     r = explain(b, tok)
     assert r.returncode != 0, r.stdout
+
+
+def test_anonymous_clients_are_listed_under_the_anonymous_tenant_before_it_is_created(tmp_path):
+    # Anonymous clients belong to auth.anonymous_tenant (SPEC §4.2): an operator lists them
+    # there whether or not a tenant of that name was created; writing to it needs it created.
+    brokers = AuthBrokers(tmp_path)
+    try:
+        b = brokers(overrides={"listeners": [
+            {"name": "mqtt", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["anonymous"]},
+            {"name": "admin", "bind": "127.0.0.1:0", "protocol": "http"}],
+            "auth": {"client_id": {"min_length": 0}}})
+        cid = unique_id("anon-listed")
+        c = connects(b.port(), cid, None, username=None)
+        try:
+            status, doc = b.admin.request("GET", "/api/v1/tenants/default/clients")
+            assert status == 200 and [x["clientId"] for x in doc["clients"]] == [cid], (status, doc)
+            assert b.admin.request("GET", "/api/v1/tenants/default/agents") == (200, {"agents": []})
+            assert b.admin.ok("GET", "/api/v1/tenants", expect=200) == {"tenants": []}
+            status, doc = b.admin.request("GET", "/api/v1/tenants/default/cas")
+            assert (status, doc["error"]) == (404, "tenant.not_found"), doc
+            status, doc = b.admin.request("POST", "/api/v1/tenants/default/registration-codes")
+            assert (status, doc["error"]) == (404, "tenant.not_found"), doc
+            # Another tenant's name still answers 404, and creating "default" keeps the list.
+            status, doc = b.admin.request("GET", "/api/v1/tenants/nobody/clients")
+            assert (status, doc["error"]) == (404, "tenant.not_found"), doc
+            b.admin.create_tenant("default")
+            doc = b.admin.ok("GET", "/api/v1/tenants/default/clients", expect=200)
+            assert [x["clientId"] for x in doc["clients"]] == [cid], doc
+        finally:
+            c.close()
+    finally:
+        brokers.stop_all()
