@@ -11,6 +11,7 @@
 #include "auth_gateway.hpp"
 #include "metrics.hpp"
 #include "portcullis/broker/config.hpp"
+#include "rate_limiter.hpp"
 #include "router.hpp"
 #include "session_registry.hpp"
 
@@ -25,6 +26,7 @@ struct broker_context {
   metrics stats;
   session_registry sessions;
   auth_failure_log failures;
+  rate_memory rates;  // buckets of clients that disconnected short of a full one
   auth_gateway* auth = nullptr;
   std::atomic<bool> stopping{false};
 

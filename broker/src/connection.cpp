@@ -124,7 +124,14 @@ void connection::release_writes() {
 }
 
 connection::flow_state& connection::flow() {
-  if (!flow_) flow_ = std::make_unique<flow_state>(cfg().limits.rate, clock::now());
+  if (!flow_) {
+    auto now = clock::now();
+    flow_ = std::make_unique<flow_state>(cfg().limits.rate, now);
+    // A client that reconnects carries on with the bucket its last connection left.
+    if (cfg().limits.rate.enabled && session_) {
+      if (auto b = ctx_.rates.recall(session_->tenant(), session_->client_id(), now)) flow_->bucket = *b;
+    }
+  }
   return *flow_;
 }
 
@@ -740,6 +747,9 @@ void connection::close(const char* reason) {
   bool was_connected = state_ == state::connected;
   state_ = state::closed;
   if (flow_ && flow_->throttle_timer) flow_->throttle_timer->cancel();
+  if (flow_ && session_ && cfg().limits.rate.enabled) {
+    ctx_.rates.remember(session_->tenant(), session_->client_id(), flow_->bucket, clock::now());
+  }
   transport_close();
   // session_ stays set (detached) so that later log lines still name the client.
   if (session_) ctx_.sessions.release(session_, this, epoch_seconds());

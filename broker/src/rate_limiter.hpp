@@ -5,6 +5,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
+#include <iterator>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
 
 namespace portcullis::broker {
 
@@ -54,6 +61,66 @@ class token_bucket {
   double burst_ = 5;
   double tokens_ = 5;
   clock::time_point last_{};
+};
+
+/// Buckets of clients that went away before theirs refilled: SPEC §6 limits a client, not a
+/// connection, so reconnecting must not hand out a fresh burst. An entry is only kept while
+/// its bucket is short of full (a full one is what a new connection gets anyway), so the map
+/// holds the clients that published near their limit within the last burst/rate seconds; at
+/// most `capacity` of them (beyond that, once the full ones are swept, a client is forgotten:
+/// the limit errs towards the client, never towards losing memory). Thread-safe.
+class rate_memory {
+ public:
+  using clock = token_bucket::clock;
+
+  explicit rate_memory(std::size_t capacity = 65536) : capacity_(capacity) {}
+
+  /// Keeps `bucket` for (tenant, client id) unless it is full at `now`.
+  void remember(std::string_view tenant, std::string_view client_id, token_bucket bucket, clock::time_point now) {
+    std::string k = key(tenant, client_id);
+    std::lock_guard lock(mutex_);
+    if (bucket.is_full(now)) {
+      buckets_.erase(k);
+      return;
+    }
+    if (buckets_.size() >= capacity_ && !buckets_.contains(k)) {
+      for (auto it = buckets_.begin(); it != buckets_.end();) {
+        it = it->second.is_full(now) ? buckets_.erase(it) : std::next(it);
+      }
+      if (buckets_.size() >= capacity_) return;
+    }
+    buckets_.insert_or_assign(std::move(k), bucket);
+  }
+
+  /// The bucket (tenant, client id) left behind, if it is still short of full; forgets it.
+  std::optional<token_bucket> recall(std::string_view tenant, std::string_view client_id, clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    if (buckets_.empty()) return std::nullopt;
+    auto it = buckets_.find(key(tenant, client_id));
+    if (it == buckets_.end()) return std::nullopt;
+    token_bucket b = it->second;
+    buckets_.erase(it);
+    if (b.is_full(now)) return std::nullopt;
+    return b;
+  }
+
+  std::size_t size() {
+    std::lock_guard lock(mutex_);
+    return buckets_.size();
+  }
+
+ private:
+  static std::string key(std::string_view tenant, std::string_view client_id) {
+    std::string k;
+    k.reserve(tenant.size() + 1 + client_id.size());
+    k.append(tenant).push_back('\0');  // tenant ids never hold NUL: no two pairs share a key
+    k.append(client_id);
+    return k;
+  }
+
+  std::mutex mutex_;
+  std::unordered_map<std::string, token_bucket> buckets_;
+  std::size_t capacity_;
 };
 
 }  // namespace portcullis::broker

@@ -95,3 +95,44 @@ def test_disconnect_action_closes_the_client_exceeding_the_burst(broker_factory)
         sub.close()
         ok.close()
         bad.close()
+
+
+def test_reconnecting_does_not_refill_the_bucket(broker_factory):
+    # The limit is per client (SPEC §6): a client that spent its burst, disconnects and comes
+    # straight back has no fresh burst, in either action.
+    broker = broker_factory({"limits": {"rate": {"messages": 1, "per_seconds": 5, "burst": 3,
+                                                 "action": "disconnect"}}})
+    port = broker.port()
+    first = raw_connected(port, "rl-reconnect-0001")
+    first.send(b"".join(publish_packet("rl/r", str(i).encode(), qos=1, packet_id=i + 1) for i in range(3)))
+    assert [first.expect(PUBACK).packet_id for _ in range(3)] == [1, 2, 3]
+    first.close()
+    again = raw_connected(port, "rl-reconnect-0001")
+    other = raw_connected(port, "rl-reconnect-0002")
+    try:
+        other.send(publish_packet("rl/r", b"o", qos=1, packet_id=1))
+        assert other.expect(PUBACK).packet_id == 1  # another client's burst is its own
+        again.try_send(publish_packet("rl/r", b"x", qos=1, packet_id=9))
+        assert again.wait_closed(3), "a reconnect handed the client a fresh burst"
+    finally:
+        again.close()
+        other.close()
+
+
+def test_throttled_client_reconnecting_waits_for_its_token(broker_factory):
+    broker = broker_factory({"limits": {"rate": {"messages": 1, "per_seconds": 2, "burst": 2,
+                                                 "action": "throttle"}}})
+    port = broker.port()
+    first = raw_connected(port, "rl-throttle-back-01")
+    first.send(b"".join(publish_packet("rl/tb", str(i).encode(), qos=1, packet_id=i + 1) for i in range(2)))
+    assert [first.expect(PUBACK).packet_id for _ in range(2)] == [1, 2]
+    first.close()
+    again = raw_connected(port, "rl-throttle-back-01")
+    try:
+        t0 = time.monotonic()
+        again.send(publish_packet("rl/tb", b"x", qos=1, packet_id=3))
+        assert again.expect(PUBACK, timeout=5).packet_id == 3
+        waited = time.monotonic() - t0
+        assert waited >= 1.0, f"the reconnected client's PUBACK came after {waited:.2f} s: a fresh burst"
+    finally:
+        again.close()
