@@ -141,7 +141,7 @@ void auth_service::impl::bind(const auth::identity& id, auth_callback done) {
     case trust_manager::binding_state::conflict:
       done(refusal(auth::reason::binding_conflict,
                    "client id \"" + id.client_id + "\" or subject \"" + id.subject_dn +
-                       "\" is already bound to another device of this tenant",
+                       "\" is already bound to another device",
                    id.tenant));
       return;
     case trust_manager::binding_state::unbound:
