@@ -24,6 +24,22 @@ namespace {
 
 void append(spdlog::memory_buf_t& d, std::string_view s) { d.append(s.data(), s.data() + s.size()); }
 
+/// Length of the well-formed UTF-8 sequence (RFC 3629) starting `s`, or 0 when there is none.
+std::size_t utf8_sequence_length(std::string_view s) {
+  auto at = [&](std::size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
+  unsigned c = at(0);
+  auto cont = [&](std::size_t i, unsigned lo = 0x80, unsigned hi = 0xBF) { return at(i) >= lo && at(i) <= hi; };
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
+  if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) return cont(1) && cont(2) ? 3 : 0;
+  if (c == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;  // no UTF-16 surrogates
+  if (c == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (c >= 0xF1 && c <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (c == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
 /// True when stdout is the journal's stream (systemd sets JOURNAL_STREAM to its "dev:inode").
 bool stdout_is_journal() {
   const char* js = std::getenv("JOURNAL_STREAM");
@@ -134,8 +150,21 @@ class json_formatter final : public spdlog::formatter {
  private:
   bool journal_;
   log_event event_;  // reused: the sink calls format under its lock
+  // JSON text must be Unicode: a byte that does not start a well-formed UTF-8 sequence (text
+  // from the network, e.g. a request path) becomes U+FFFD rather than an invalid line.
   static void escape(spdlog::memory_buf_t& d, std::string_view s) {
-    for (unsigned char c : s) {
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x80) {
+        std::size_t n = utf8_sequence_length(s.substr(i));
+        if (n == 0) {
+          append(d, "\\ufffd");
+        } else {
+          append(d, s.substr(i, n));
+          i += n - 1;
+        }
+        continue;
+      }
       switch (c) {
         case '"': append(d, "\\\""); break;
         case '\\': append(d, "\\\\"); break;
