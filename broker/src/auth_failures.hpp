@@ -2,6 +2,7 @@
 // The most recent refused CONNECTs, for GET /api/v1/auth-failures: a bounded
 // in-memory ring (oldest dropped). Thread-safe.
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -24,7 +25,14 @@ struct auth_failure_record {
 
 class auth_failure_log {
  public:
-  explicit auth_failure_log(std::size_t capacity = 1000) : capacity_(capacity) {}
+  explicit auth_failure_log(std::size_t capacity = 1000)
+      : capacity_(capacity),
+        // Ids go on increasing across restarts (the ring itself is not persisted): they count
+        // up from the start time in epoch microseconds, which a run cannot overtake unless it
+        // refuses more than a million connects a second.
+        next_id_(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count())) {}
 
   void add(auth_failure_record r) {
     std::lock_guard lock(mutex_);
@@ -47,7 +55,7 @@ class auth_failure_log {
   std::size_t capacity_;
   mutable std::mutex mutex_;
   std::deque<auth_failure_record> ring_;
-  std::uint64_t next_id_ = 0;
+  std::uint64_t next_id_;
 };
 
 }  // namespace portcullis::broker

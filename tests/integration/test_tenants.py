@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from authkit import (AuthBrokers, Pki, assert_refused, connects, explain, mint, onboard,
+from authkit import (AuthBrokers, Pki, assert_refused, attempt, connects, explain, mint, onboard,
                      paho_device, unique_id)
+from broker_harness import wait_until
 
 
 @dataclass
@@ -176,5 +177,27 @@ def test_anonymous_clients_are_listed_under_the_anonymous_tenant_before_it_is_cr
             assert [x["clientId"] for x in doc["clients"]] == [cid], doc
         finally:
             c.close()
+    finally:
+        brokers.stop_all()
+
+
+def test_auth_failure_ids_keep_increasing_across_a_restart(tmp_path):
+    # The refusal ring is in memory, but a consumer that remembers the last id it saw must not
+    # mistake new refusals after a restart for old ones.
+    brokers = AuthBrokers(tmp_path)
+    try:
+        b = brokers()
+
+        def refuse_and_read_ids():
+            cid = unique_id("refused-id")
+            rc, raw = attempt(b.port(), cid, "not-a-jwt")
+            raw.close()
+            assert rc == 0x04
+            return [int(f["id"]) for f in b.admin.failures() if f["clientId"] == cid]
+
+        (first,) = wait_until(lambda: refuse_and_read_ids() or None, 5, what="the refusal listed")
+        b.restart()
+        (second,) = wait_until(lambda: refuse_and_read_ids() or None, 5, what="the refusal listed")
+        assert second > first, (first, second)
     finally:
         brokers.stop_all()
