@@ -1,11 +1,15 @@
 // Auto-provisioned agents (SPEC §4.3, §5).
-//   GET    /api/v1/tenants/{t}/agents        → {"agents": [...]}
+//   GET    /api/v1/tenants/{t}/agents        → {"agents": [...]}, oldest first; with
+//          ?limit=n (1–10000) one page, and "next": the id to pass as ?after= for the next
+//          page while more remain (a fleet's list need not be built in one response)
 //   GET    /api/v1/tenants/{t}/agents/{id}   → agent
 //   DELETE /api/v1/tenants/{t}/agents/{id}   → 204: the store deletes agent, asset,
 //          binding and persistent session; then the broker forgets the binding and
 //          session in memory and disconnects the client, so the client id is free.
 // "connected" is true while a live connection is attached to the session of
 // (tenant, clientId).
+#include <charconv>
+#include <optional>
 #include <unordered_set>
 
 #include <spdlog/spdlog.h>
@@ -57,15 +61,36 @@ http_response agent_not_found(const std::string& id) {
 
 }  // namespace
 
+constexpr std::size_t max_agent_page = 10000;
+
 awaitable<http_response> list_agents(admin_call& c, const std::string& tenant) {
-  auto job = [tenant](store::database& db) { return db.list_agents(tenant); };
+  std::size_t limit = 0;  // all
+  if (auto it = c.query.find("limit"); it != c.query.end()) {
+    const std::string& v = it->second;
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
+    if (ec != std::errc{} || ptr != v.data() + v.size() || limit == 0 || limit > max_agent_page) {
+      co_return invalid_field("limit", "an integer from 1 to 10000");
+    }
+  }
+  std::optional<std::string> after;
+  if (auto it = c.query.find("after"); it != c.query.end()) after = it->second;
+  // One more than the page, to know whether a next page exists.
+  std::size_t fetch = limit == 0 ? 0 : limit + 1;
+  auto job = [tenant, after, fetch](store::database& db) { return db.list_agents(tenant, after, fetch); };
   auto r = co_await run_store(c.state.ctx, job);
-  if (!r) co_return store_failure("list agents", r.error());
+  if (!r) {
+    if (r.error() == store::errc::not_found) co_return invalid_field("after", "no agent \"" + *after + "\" in this tenant");
+    co_return store_failure("list agents", r.error());
+  }
+  bool more = limit != 0 && r->size() > limit;
+  if (more) r->resize(limit);
   auto online = connected_clients(c.state, tenant);
   json_writer w;
   w.begin_object().begin_array("agents");
   for (const auto& a : *r) write_agent(w, a, online.contains(a.client_id));
-  w.end_array().end_object();
+  w.end_array();
+  if (more) w.field("next", r->back().id);
+  w.end_object();
   co_return json_response(http::status::ok, w.str());
 }
 

@@ -277,6 +277,26 @@ result<std::vector<agent_record>> database::list_agents(const std::string& tenan
                                PORTCULLIS_AGENT_SELECT "WHERE a.tenant = ? ORDER BY a.created_at, a.id", tenant);
 }
 
+result<std::vector<agent_record>> database::list_agents(const std::string& tenant,
+                                                       const std::optional<std::string>& after, std::size_t limit) {
+  if (!after && limit == 0) return list_agents(tenant);
+  // SQLite binds a LIMIT of -1 as "no limit".
+  auto lim = limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit);
+  if (!after) {
+    return conn_->collect<agent_record>([](detail::statement& st) { return read_agent(st); },
+                                        PORTCULLIS_AGENT_SELECT "WHERE a.tenant = ? ORDER BY a.created_at, a.id LIMIT ?",
+                                        tenant, lim);
+  }
+  auto known = conn_->first<std::int64_t>([](const detail::statement& st) { return st.get_int64(0); },
+                                          "SELECT created_at FROM agents WHERE tenant = ? AND id = ?", tenant, *after);
+  if (!known) return known.error();
+  if (!*known) return conn_->fail(errc::not_found, "store: no agent '" + *after + "' in tenant '" + tenant + "'");
+  return conn_->collect<agent_record>(
+      [](detail::statement& st) { return read_agent(st); },
+      PORTCULLIS_AGENT_SELECT "WHERE a.tenant = ? AND (a.created_at, a.id) > (?, ?) ORDER BY a.created_at, a.id LIMIT ?",
+      tenant, **known, *after, lim);
+}
+
 result<agent_record> database::get_agent(const std::string& tenant, const std::string& id) {
   return one_agent(*conn_, conn_->first<agent_record>(read_agent, PORTCULLIS_AGENT_SELECT "WHERE a.tenant = ? AND a.id = ?", tenant, id),
                    "'" + id + "' in tenant '" + tenant + "'");

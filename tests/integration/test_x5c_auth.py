@@ -604,3 +604,31 @@ def test_restart_keeps_bindings_and_agents(env):
     connects(port, cid, env.token(cid, mine)).close()
     after = sorted((a["id"], a["name"], a["asset"]["id"]) for a in r.admin.agents("acme"))
     assert after == before
+
+
+def test_agents_list_pages_in_order(env):
+    # A fleet's agent list in pages: ?limit=n, then ?after=<next> while "next" is given; the
+    # pages put together are the whole list, in the same order.
+    admin = env.broker.admin
+    for i in range(3):
+        cid = unique_id(f"paged-{i}")
+        connects(env.broker.port(), cid, env.token(cid)).close()
+    whole = admin.agents("acme")
+    assert len(whole) >= 3
+    pages, after = [], None
+    while True:
+        q = "?limit=2" + (f"&after={after}" if after else "")
+        doc = admin.ok("GET", f"/api/v1/tenants/acme/agents{q}", expect=200)
+        assert 1 <= len(doc["agents"]) <= 2, doc
+        pages.extend(doc["agents"])
+        after = doc.get("next")
+        if after is None:
+            break
+        assert after == doc["agents"][-1]["id"], doc
+    assert [a["id"] for a in pages] == [a["id"] for a in whole]
+    assert "next" not in admin.ok("GET", "/api/v1/tenants/acme/agents", expect=200)
+    for bad in ("0", "-1", "x", "10001"):
+        status, doc = admin.request("GET", f"/api/v1/tenants/acme/agents?limit={bad}")
+        assert (status, doc["error"]) == (400, "field.invalid"), (bad, doc)
+    status, doc = admin.request("GET", "/api/v1/tenants/acme/agents?limit=2&after=no-such-agent")
+    assert (status, doc["error"]) == (400, "field.invalid") and "after" in doc["message"], doc

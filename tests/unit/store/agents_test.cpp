@@ -340,3 +340,41 @@ TEST_CASE("agent ids are unique lowercase hex and sort by creation time", "[stor
   CHECK(ids[1] < ids[2]);
   CHECK(ids[0].substr(12) != ids[1].substr(12));  // 80 random bits after the 48-bit time
 }
+
+TEST_CASE("agents page by (created_at, id), ties included, within their tenant", "[store][agents]") {
+  temp_dir dir;
+  auto db = open_db(dir.file());
+  REQUIRE(db->create_tenant("acme", t0));
+  REQUIRE(db->create_tenant("beta", t0));
+  // Five agents created in the same second (ties on created_at), two a second later.
+  for (int i = 0; i < 7; ++i) {
+    REQUIRE(db->bind_or_provision("acme", "client-" + std::to_string(i), "CN=d" + std::to_string(i), hex64(1), 100,
+                                  i < 5 ? t0 : t0 + 1));
+  }
+  REQUIRE(db->bind_or_provision("beta", "client-b", "CN=db", hex64(1), 100, t0));
+  auto whole = db->list_agents("acme");
+  REQUIRE(whole);
+  REQUIRE(whole->size() == 7);
+  std::vector<std::string> paged;
+  std::optional<std::string> after;
+  for (int guard = 0; guard < 10; ++guard) {
+    auto page = db->list_agents("acme", after, 3);
+    REQUIRE(page);
+    REQUIRE(page->size() <= 3);
+    for (const auto& a : *page) paged.push_back(a.id);
+    if (page->size() < 3) break;
+    after = page->back().id;
+  }
+  std::vector<std::string> expected;
+  for (const auto& a : *whole) expected.push_back(a.id);
+  CHECK(paged == expected);
+  // `after` must be an agent of this tenant.
+  auto other = db->list_agents("beta");
+  REQUIRE(other);
+  auto foreign = db->list_agents("acme", other->front().id, 3);
+  REQUIRE_FALSE(foreign);
+  CHECK(foreign.error() == errc::not_found);
+  auto unlimited = db->list_agents("acme", whole->at(4).id, 0);
+  REQUIRE(unlimited);
+  CHECK(unlimited->size() == 2);
+}

@@ -124,6 +124,10 @@ class database {
                                                                           std::int64_t now);
   result<std::vector<binding_record>> list_bindings();  ///< by tenant, client_id
   result<std::vector<agent_record>> list_agents(const std::string& tenant);  ///< by created_at, id
+  /// One page of list_agents: at most `limit` agents (0 = no limit) after the agent `after`
+  /// (none = from the first) in that order. not_found when `after` is no agent of the tenant.
+  result<std::vector<agent_record>> list_agents(const std::string& tenant, const std::optional<std::string>& after,
+                                                std::size_t limit);
   result<agent_record> get_agent(const std::string& tenant, const std::string& id);  ///< not_found
   result<agent_record> find_agent_by_client_id(const std::string& tenant,
                                                const std::string& client_id);  ///< not_found
