@@ -73,6 +73,10 @@ def test_qos0_burst_to_a_subscriber_that_keeps_up_is_paced_not_dropped(broker_fa
     assert sub.connect("q0-pace-subscriber")[0] == 0
     assert sub.subscribe([("q0pace/t", 0)]) == [0]
     total = 5000
+    # 2 KB each, 10 MB in all: more than the loopback socket buffers hold, so the subscriber's
+    # queue fills whatever the timing (a build slow enough to route a few messages per turn
+    # would otherwise write each straight into a socket with room, and never need a pause).
+    pad = b"|" + b"p" * 2048
     received = []
 
     def reader():
@@ -83,7 +87,7 @@ def test_qos0_burst_to_a_subscriber_that_keeps_up_is_paced_not_dropped(broker_fa
             except TimeoutError:
                 return
             if p.type == 3:
-                received.append(int(p.payload))
+                received.append(int(p.payload.split(b"|")[0]))
 
     t = threading.Thread(target=reader)
     t.start()
@@ -92,7 +96,7 @@ def test_qos0_burst_to_a_subscriber_that_keeps_up_is_paced_not_dropped(broker_fa
     # Well after the SUBACK (nothing recent to go by), one write of all 5000 PUBLISHes:
     # the broker reads them as fast as it can.
     time.sleep(0.2)
-    pub.send(b"".join(publish_packet("q0pace/t", b"%d" % i) for i in range(total)))
+    pub.send(b"".join(publish_packet("q0pace/t", b"%d" % i + pad) for i in range(total)))
     t.join(70)
 
     assert received == list(range(total)), f"{total - len(received)} of {total} QoS 0 messages lost"
