@@ -12,6 +12,7 @@
 
 #include "admin_http.hpp"
 #include "admin_state.hpp"
+#include "listen_endpoint.hpp"
 #include "portcullis/broker/logging.hpp"
 
 namespace portcullis::broker {
@@ -43,16 +44,7 @@ admin_server::~admin_server() {
 std::uint16_t admin_server::listen(const listener_config& l, std::size_t index) {
   std::string key = "listeners[" + std::to_string(index) + "].bind";
   boost::system::error_code ec;
-  tcp::endpoint ep;
-  auto addr = asio::ip::make_address(l.host, ec);
-  if (ec) {
-    tcp::resolver resolver(impl_->state->ctx.control);
-    auto results = resolver.resolve(l.host, std::to_string(l.port), ec);
-    if (ec || results.empty()) throw config_error(key, "cannot resolve host \"" + l.host + "\"");
-    ep = results.begin()->endpoint();
-  } else {
-    ep = tcp::endpoint(addr, l.port);
-  }
+  tcp::endpoint ep = listen_endpoint(l, index, impl_->state->ctx.control);
   auto& a = impl_->acceptor;
   a.open(ep.protocol(), ec);
   if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);

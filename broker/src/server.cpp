@@ -26,6 +26,7 @@
 
 #include "admin_server.hpp"
 #include "admin_token.hpp"
+#include "listen_endpoint.hpp"
 #include "auth_service.hpp"
 #include "broker_context.hpp"
 #include "portcullis/auth/failure.hpp"
@@ -140,16 +141,7 @@ void server::impl::bind_listeners() {
     std::string key = "listeners[" + std::to_string(i) + "].bind";
     if (lc.protocol != "mqtt") continue;  // the admin listener is bound by the admin API
     boost::system::error_code ec;
-    auto addr = asio::ip::make_address(lc.host, ec);
-    tcp::endpoint ep;
-    if (ec) {
-      tcp::resolver resolver(control);
-      auto results = resolver.resolve(lc.host, std::to_string(lc.port), ec);
-      if (ec || results.empty()) throw config_error(key, "cannot resolve host \"" + lc.host + "\"");
-      ep = results.begin()->endpoint();
-    } else {
-      ep = tcp::endpoint(addr, lc.port);
-    }
+    tcp::endpoint ep = listen_endpoint(lc, i, control);
     auto l = std::make_unique<mqtt_listener>(mqtt_listener{&lc, i, tcp::acceptor(control), asio::steady_timer(control), {}});
     if (lc.tls) l->tls = make_tls_contexts(lc, i, workers.size());
     l->acceptor.open(ep.protocol(), ec);

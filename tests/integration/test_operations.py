@@ -78,6 +78,27 @@ def test_ports_json_names_every_listener(broker_factory):
     assert re.search(rf"\b{ports['mqtt']}\b", broker.log_text()), "chosen port not logged"
 
 
+def test_listeners_bound_by_host_name_serve(broker_factory):
+    """A `bind` host may be a name: it is looked up once the config is valid and the
+    listener binds the address it names (here: localhost, a loopback address)."""
+    broker = broker_factory({"listeners": [
+        {"name": "mqtt", "bind": "localhost:0", "protocol": "mqtt", "auth": ["anonymous"]},
+        {"name": "admin", "bind": "localhost:0", "protocol": "http"},
+    ]})
+    ports = json.loads((broker.data_dir / "ports.json").read_text())
+    m = broker.wait_log(r"listening name=mqtt protocol=mqtt address=(\S+):(\d+)")
+    assert m.group(1) in ("127.0.0.1", "[::1]") and int(m.group(2)) == ports["mqtt"], m.group(0)
+    a = broker.wait_log(r"listening name=admin protocol=http address=(\S+):(\d+)")
+    assert a.group(1) in ("127.0.0.1", "[::1]") and int(a.group(2)) == ports["admin"], a.group(0)
+    with urllib.request.urlopen(f"http://localhost:{ports['admin']}/healthz", timeout=5) as r:
+        assert r.status == 200
+    if m.group(1) == "127.0.0.1":
+        c = raw_connected(ports["mqtt"], "bound-by-name")
+        c.close()
+    else:
+        socket.create_connection(("::1", ports["mqtt"]), timeout=5).close()
+
+
 # ---- check-config ----------------------------------------------------------------------
 def write(tmp_path, text, name="bad.json"):
     p = tmp_path / name
