@@ -3,6 +3,8 @@
 
 #include "portcullis/auth/explain.hpp"
 
+#include <algorithm>
+
 #include "base64.hpp"
 #include "chain_validation.hpp"
 #include "jws.hpp"
@@ -14,10 +16,16 @@ namespace portcullis::auth {
 
 std::vector<rule_result> explain_x5c_jwt(std::string_view username, std::string_view password,
                                          std::string_view client_id, const trust_store& store,
-                                         const x5c_options& options, std::int64_t now) {
+                                         const x5c_options& options, std::int64_t now,
+                                         std::optional<identity>* accepted) {
   std::vector<rule_result> results;
   detail::rule_log log(&results);
-  detail::run_x5c_jwt_checks(username, password, client_id, store, options, now, nullptr, log);
+  auto id = detail::run_x5c_jwt_checks(username, password, client_id, store, options, now, nullptr, log);
+  if (accepted != nullptr) {
+    bool all_passed = !results.empty() && std::all_of(results.begin(), results.end(),
+                                                      [](const rule_result& r) { return r.passed; });
+    *accepted = all_passed ? std::move(id) : std::nullopt;
+  }
   detail::drain_errors();
   return results;
 }

@@ -164,7 +164,8 @@ int run_token_explain(const explain_args& a) {
     for (std::size_t i = 0; i < d->certificates.size(); ++i) std::cout << "x5c[" << i << "]: " << d->certificates[i] << "\n";
   }
   const std::int64_t now = epoch_seconds();
-  auto rules = auth::explain_x5c_jwt(username, token, client_id, *trust, o, now);
+  std::optional<auth::identity> id;
+  auto rules = auth::explain_x5c_jwt(username, token, client_id, *trust, o, now, &id);
   bool ok = true;
   auto print = [&](const auth::rule_result& r) {
     ok = ok && r.passed;
@@ -177,7 +178,6 @@ int run_token_explain(const explain_args& a) {
   // (SPEC §4.1, system-wide) and, for a new client id, the tenant's agent quota.
   bool store_checked = false;
   if (ok && db) {
-    auto id = auth::verify_x5c_jwt(username, token, client_id, *trust, o, now);
     auto bindings = (*db)->list_bindings();
     if (id && bindings) {
       store_checked = true;

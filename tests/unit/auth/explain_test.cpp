@@ -39,6 +39,26 @@ TEST_CASE("explain_x5c_jwt", "[auth][explain]") {
     REQUIRE(rules.size() > 15);
     CHECK(rules.back().rule == "jwt.signature");
   }
+  SECTION("the identity comes back with a valid token, and is the one verify binds") {
+    std::optional<identity> id;
+    auto token = valid_builder().build();
+    auto rules = explain_x5c_jwt("_CertificateBearer", token, client_id, *f.root_store, x5c_options{}, now, &id);
+    REQUIRE(failing(rules).empty());
+    REQUIRE(id.has_value());
+    auto v = verify_x5c_jwt("_CertificateBearer", token, client_id, *f.root_store, x5c_options{}, now);
+    REQUIRE(v);
+    CHECK(id->client_id == v->client_id);
+    CHECK(id->tenant == v->tenant);
+    CHECK(id->subject_dn == v->subject_dn);
+    CHECK(id->cert_sha256 == v->cert_sha256);
+  }
+  SECTION("no identity when any rule fails, even one the signature does not depend on") {
+    std::optional<identity> id = identity{};
+    auto rules = explain_x5c_jwt("_CertificateBearer", valid_builder().build(), client_id, *f.empty_store,
+                                 x5c_options{}, now, &id);
+    CHECK_FALSE(failing(rules).empty());
+    CHECK_FALSE(id.has_value());
+  }
   SECTION("several broken rules are all listed") {
     auto b = valid_builder(f.no_aki_device, {&f.intermediate});
     b.set_claim("exp", std::to_string(now + 7200)).set_claim("aud", "[\"x\"]");

@@ -5,6 +5,7 @@
 // the JWS for display.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,10 +25,12 @@ struct rule_result {
 };
 
 /// All rules checked, in check order. The token is accepted iff every entry passed (and the
-/// list is non-empty). Never throws for bad input. Thread-safety: reentrant.
+/// list is non-empty); then `accepted` (when given) receives the identity the broker would
+/// bind, else it is reset. Never throws for bad input. Thread-safety: reentrant.
 std::vector<rule_result> explain_x5c_jwt(std::string_view username, std::string_view password,
                                          std::string_view client_id, const trust_store& store,
-                                         const x5c_options& options, std::int64_t now);
+                                         const x5c_options& options, std::int64_t now,
+                                         std::optional<identity>* accepted = nullptr);
 
 /// The JWS decoded for display (no verification at all).
 struct decoded_jws {
