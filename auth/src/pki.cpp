@@ -32,6 +32,25 @@ result<signer> load_signer(const issued& who) {
   return s;
 }
 
+}  // namespace
+
+result<void> check_issuer(const issued& issuer) {
+  auto s = load_signer(issuer);
+  if (!s) return text_error{s.error()};
+  if (X509_check_private_key(s->cert.get(), s->key.get()) != 1) {
+    drain_errors();
+    return text_error{"issuer: the private key does not belong to the certificate"};
+  }
+  // 1: basicConstraints CA:TRUE (and keyCertSign, if keyUsage is present).
+  if (X509_check_ca(s->cert.get()) != 1) {
+    drain_errors();
+    return text_error{"issuer: the certificate is not a CA (needs basicConstraints CA:TRUE and keyCertSign)"};
+  }
+  return {};
+}
+
+namespace {
+
 result<evp_pkey_ptr> key_for(const std::optional<std::string>& pem, unsigned bits = 2048) {
   if (pem) {
     auto key = parse_pem_private_key(*pem);

@@ -74,6 +74,11 @@ int run_pki(const pki_args& a) {
     if (a.ca_cert.empty() || a.ca_key.empty()) return fail("pki " + a.kind + ": --ca-cert and --ca-key are required");
     if (!read_file(a.ca_cert, issuer.cert_pem)) return fail("cannot read " + a.ca_cert);
     if (!read_file(a.ca_key, issuer.key_pem)) return fail("cannot read " + a.ca_key);
+    // Refused here rather than written: a certificate from a non-CA or with the wrong key
+    // would be refused by every verifier, the broker's onboarding included.
+    if (auto ok = auth::pki::check_issuer(issuer); !ok) {
+      return fail("pki " + a.kind + ": --ca-cert/--ca-key: " + ok.error());
+    }
   }
   auth::pki::result<auth::pki::issued> r{boost::system::in_place_error, "unknown kind"};
   if (a.kind == "ca" || a.kind == "intermediate") {

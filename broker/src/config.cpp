@@ -60,7 +60,7 @@ class object_reader {
   void string(const char* key, std::string& out) {
     if (const json* v = find(key)) {
       if (!v->IsString()) throw config_error(path(key), "must be a string");
-      out = v->GetString();
+      out = text(*v, path(key));
     }
   }
   void optional_string(const char* key, std::optional<std::string>& out) {
@@ -68,7 +68,7 @@ class object_reader {
       if (v->IsNull()) {
         out.reset();
       } else if (v->IsString()) {
-        out = v->GetString();
+        out = text(*v, path(key));
       } else {
         throw config_error(path(key), "must be a string or null");
       }
@@ -109,13 +109,24 @@ class object_reader {
         if (!(*v)[i].IsString()) {
           throw config_error(path(key) + "[" + std::to_string(i) + "]", "must be a string");
         }
-        out.emplace_back((*v)[i].GetString());
+        out.emplace_back(text((*v)[i], path(key) + "[" + std::to_string(i) + "]"));
       }
     }
   }
+  /// A JSON string may hold U+0000 ("\u0000"); every value here ends up in a C string
+  /// (a path, a host name, a tenant id), which would silently end at it.
+  static std::string text(const json& v, const std::string& at) {
+    std::string out(v.GetString(), v.GetStringLength());
+    if (out.find('\0') != std::string::npos) throw config_error(at, "must not contain a NUL character (\\u0000)");
+    return out;
+  }
+
   void finish() const {
     for (auto it = v_.MemberBegin(); it != v_.MemberEnd(); ++it) {
-      std::string k = it->name.GetString();
+      std::string k(it->name.GetString(), it->name.GetStringLength());
+      if (k.find('\0') != std::string::npos) {
+        throw config_error(join(path_, k.substr(0, k.find('\0'))), "a key must not contain a NUL character (\\u0000)");
+      }
       if (!known_.count(k)) throw config_error(join(path_, k), "unknown key");
     }
   }
@@ -330,6 +341,8 @@ config default_config() {
 
 void validate(config& c) {
   if (c.data_dir.empty()) throw config_error("data_dir", "must not be empty");
+  // A broker with no socket at all would report ready and serve nobody.
+  if (c.listeners.empty()) throw config_error("listeners", "must hold at least one listener");
   std::set<std::string> names;
   int http = 0;
   for (std::size_t i = 0; i < c.listeners.size(); ++i) {

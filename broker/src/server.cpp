@@ -22,6 +22,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
 #include "admin_server.hpp"
@@ -167,13 +169,16 @@ void server::impl::bind_listeners() {
 }
 
 void server::impl::write_ports() {
-  std::string text = "{";
-  bool first = true;
+  // Listener names are any JSON string the config holds: written escaped, the file stays JSON.
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
   for (const auto& [name, port] : ports) {
-    text += (first ? "" : ", ") + std::string("\"") + name + "\": " + std::to_string(port);
-    first = false;
+    w.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+    w.Uint(port);
   }
-  text += "}\n";
+  w.EndObject();
+  std::string text = std::string(buf.GetString(), buf.GetSize()) + "\n";
   write_file_atomic(std::filesystem::path(cfg->data_dir) / "ports.json", text, 0644);
 }
 

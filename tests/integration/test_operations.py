@@ -58,15 +58,18 @@ def test_sigint_exits_zero(broker_factory):
 
 
 def test_ports_json_names_every_listener(broker_factory):
+    # A listener name is any JSON string: quotes, backslashes and control characters are
+    # escaped in ports.json, which stays parseable.
+    second = 'second "one"\\\t'
     broker = broker_factory({"listeners": [
         {"name": "mqtt", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["anonymous"]},
-        {"name": "second", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["anonymous"]},
+        {"name": second, "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["anonymous"]},
     ]})
     ports = json.loads((broker.data_dir / "ports.json").read_text())
-    assert set(ports) >= {"mqtt", "second"}
-    assert ports["mqtt"] != ports["second"] and all(isinstance(p, int) and p > 0 for p in ports.values())
+    assert set(ports) >= {"mqtt", second}
+    assert ports["mqtt"] != ports[second] and all(isinstance(p, int) and p > 0 for p in ports.values())
     # Both listeners serve, and share one broker: a message crosses from one to the other.
-    sub = connected_client(ports["second"], "port-second-sub")
+    sub = connected_client(ports[second], "port-second-sub")
     pub = connected_client(ports["mqtt"], "port-first-pub")
     try:
         assert sub.subscribe("ports/t") == [1]
@@ -121,6 +124,11 @@ BAD = {
     # A key given twice: the reader would see only one of them.
     "duplicate-key": ('{"limits": {"max_inflight": 5}, "limits": {"max_connections": 7}}', "limits"),
     "duplicate-nested-key": ('{"limits": {"max_inflight": 5, "max_inflight": 6}}', "limits.max_inflight"),
+    # A string that a C string would cut short, in a value or in a key.
+    "nul-in-value": ('{"data_dir": "var\\u0000/../elsewhere"}', "data_dir"),
+    "nul-in-key": ('{"limits": {"max_inflight\\u0000x": 5}}', "limits.max_inflight"),
+    # A broker listening on nothing.
+    "no-listeners": ({"listeners": []}, "listeners"),
     # An address serve could not bind is refused by check-config too.
     "unresolvable-host": ('{"listeners": [{"name": "m", "bind": "999.1.1.1:0", "protocol": "mqtt",'
                           ' "auth": ["anonymous"]}]}', "listeners[0].bind"),
@@ -386,4 +394,29 @@ def test_shipped_config_passes_check_config():
     if not shipped.exists():
         pytest.skip(f"{shipped} not present yet")
     r = run_cli("check-config", "--config", str(shipped))
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("kind", ["intermediate", "device", "server", "verification"])
+def test_pki_refuses_an_issuer_that_cannot_sign(tmp_path, kind):
+    """`pki` writes nothing when --ca-key is not the key of --ca-cert, or when --ca-cert is not
+    a CA: such a certificate would be refused by every verifier, CA onboarding included."""
+    def pki(*args):
+        return run_cli("pki", *args)
+    for name in ("a", "b"):
+        assert pki("ca", "--cn", f"CA {name}", "--out-cert", str(tmp_path / f"{name}.crt"),
+                   "--out-key", str(tmp_path / f"{name}.key")).returncode == 0
+    assert pki("device", "--cn", "leaf-device", "--ca-cert", str(tmp_path / "a.crt"), "--ca-key", str(tmp_path / "a.key"),
+               "--out-cert", str(tmp_path / "leaf.crt"), "--out-key", str(tmp_path / "leaf.key")).returncode == 0
+    name_arg = ["--code", "ABCDEF123456"] if kind == "verification" else ["--cn", "made-by-test"]
+    key_arg = [] if kind == "verification" else ["--out-key", str(tmp_path / "out.key")]
+    for issuer, why in ((("a.crt", "b.key"), "does not belong"), (("leaf.crt", "leaf.key"), "not a CA")):
+        out = tmp_path / f"out-{issuer[1]}.crt"
+        r = pki(kind, *name_arg, "--ca-cert", str(tmp_path / issuer[0]), "--ca-key", str(tmp_path / issuer[1]),
+                "--out-cert", str(out), *key_arg)
+        assert r.returncode != 0 and why in r.stderr, (issuer, r.returncode, r.stderr)
+        assert not out.exists()
+    # The right pair still works.
+    r = pki(kind, *name_arg, "--ca-cert", str(tmp_path / "a.crt"), "--ca-key", str(tmp_path / "a.key"),
+            "--out-cert", str(tmp_path / "good.crt"), *key_arg)
     assert r.returncode == 0, r.stderr

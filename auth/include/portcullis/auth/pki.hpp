@@ -54,6 +54,12 @@ struct device_options {
   std::string organization;             ///< optional O= in the subject
   bool client_auth_eku = false;         ///< add extendedKeyUsage clientAuth
 };
+/// Whether `issuer` can sign what the broker will accept: its certificate and key parse, the key
+/// is the certificate's, and the certificate is a CA (basicConstraints CA:TRUE, keyCertSign
+/// when keyUsage is present). The make_* functions do not check this themselves (tests build
+/// deliberately broken chains with them); the `pki` command does, before it writes anything.
+result<void> check_issuer(const issued& issuer);
+
 /// A device (end-entity) certificate with subject CN=`common_name`, issued by `issuer`.
 result<issued> make_device_cert(std::string_view common_name, const issued& issuer,
                                 const device_options& options);
