@@ -36,6 +36,20 @@ std::string read_token_file(const std::string& path, const std::string& key) {
   return t;
 }
 
+/// A token file others can read is a token others have. The broker's own file in the data dir
+/// is put back to 0600; a file the operator named is theirs to fix, so that only gets a warning.
+void check_token_file_mode(const std::string& path, bool own) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || (st.st_mode & 077) == 0) return;
+  auto mode = fmt::format("{:04o}", st.st_mode & 07777);
+  if (own && ::chmod(path.c_str(), st.st_mode & 07700) == 0) {
+    logger("admin")->warn("admin token file {} was readable by other users (mode {}); mode set to {:04o}", path, mode,
+                          st.st_mode & 07700);
+  } else {
+    logger("admin")->warn("admin token file {} is readable by other users (mode {}); it should be 0600", path, mode);
+  }
+}
+
 /// PORTCULLIS_ADMIN_TOKEN when set and not empty (it then wins over every other source).
 const char* env_token() {
   const char* env = std::getenv("PORTCULLIS_ADMIN_TOKEN");
@@ -56,6 +70,7 @@ std::string load_bootstrap_token_hash(const config& cfg) {
   if (cfg.admin_token_file) {
     std::string hash = auth::sha256_hex(read_token_file(*cfg.admin_token_file, "admin.token_file"));
     logger("admin")->info("admin bootstrap token read from {}", *cfg.admin_token_file);
+    check_token_file_mode(*cfg.admin_token_file, false);
     return hash;
   }
   auto path = (std::filesystem::path(cfg.data_dir) / "admin.token").string();
@@ -63,6 +78,7 @@ std::string load_bootstrap_token_hash(const config& cfg) {
   if (std::filesystem::exists(path, ec)) {
     std::string hash = auth::sha256_hex(read_token_file(path, "data_dir"));
     logger("admin")->info("admin bootstrap token read from {}", path);
+    check_token_file_mode(path, true);
     return hash;
   }
   std::string token = auth::random_token(32);

@@ -4,6 +4,8 @@
 #include "portcullis/broker/server.hpp"
 #include "wall_clock.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -82,6 +84,45 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& tex
   ::chmod(tmp.c_str(), mode);
   std::filesystem::rename(tmp, path);
 }
+
+/// Holds `<data_dir>/portcullis.lock` (an exclusive flock, with this process's pid in the file)
+/// for the life of `serve`: two brokers on one data dir would write one store, and the second
+/// would take over the first's ports.json. The kernel releases the lock when the process ends,
+/// however it ends, so a crash leaves nothing to clean up.
+class data_dir_lock {
+ public:
+  explicit data_dir_lock(const std::string& data_dir) {
+    auto path = (std::filesystem::path(data_dir) / "portcullis.lock").string();
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw config_error("data_dir", "cannot open " + path + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      int err = errno;
+      char buf[32] = {};
+      ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+      std::string pid = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+      while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+      ::close(fd_);
+      fd_ = -1;
+      if (err == EWOULDBLOCK) {
+        throw config_error("data_dir", data_dir + " is in use by another portcullis serve" +
+                                           (pid.empty() ? std::string() : " (pid " + pid + ")"));
+      }
+      throw config_error("data_dir", "cannot lock " + path + ": " + std::strerror(err));
+    }
+    std::string me = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
+      // The lock is what matters; the pid is only for the message above.
+    }
+  }
+  data_dir_lock(const data_dir_lock&) = delete;
+  data_dir_lock& operator=(const data_dir_lock&) = delete;
+  ~data_dir_lock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  int fd_ = -1;
+};
 
 }  // namespace
 
@@ -340,6 +381,7 @@ int server::impl::run() {
   std::error_code fec;
   std::filesystem::create_directories(cfg->data_dir, fec);
   if (fec) throw config_error("data_dir", "cannot create " + cfg->data_dir + ": " + fec.message());
+  data_dir_lock lock(cfg->data_dir);  // before anything in the data dir is read or written
   // A ports.json left by an earlier run (killed, or failed) names ports nobody listens on: a
   // script waiting for the file must wait for this run's.
   const auto ports_file = std::filesystem::path(cfg->data_dir) / "ports.json";

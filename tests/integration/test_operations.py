@@ -420,3 +420,48 @@ def test_pki_refuses_an_issuer_that_cannot_sign(tmp_path, kind):
     r = pki(kind, *name_arg, "--ca-cert", str(tmp_path / "a.crt"), "--ca-key", str(tmp_path / "a.key"),
             "--out-cert", str(tmp_path / "good.crt"), *key_arg)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_second_serve_on_the_same_data_dir_is_refused(broker_factory):
+    """Two brokers on one data dir would share one store and overwrite each other's ports.json:
+    the second exits 2 naming data_dir (and the pid holding it), and the first carries on."""
+    broker = broker_factory()
+    before = (broker.data_dir / "ports.json").read_text()
+    r = run_cli("serve", "--config", str(broker.config_path), "--data-dir", str(broker.data_dir), timeout=10)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "data_dir" in r.stderr and "in use" in r.stderr and str(broker.pid) in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert (broker.data_dir / "ports.json").read_text() == before
+    c = raw_connected(broker.port(), "still-the-first")
+    c.close()
+    # Once the first has stopped (however it stopped), the data dir is free again.
+    broker.kill()
+    broker.start()
+    raw_connected(broker.port(), "after-the-first").close()
+
+
+def test_a_bootstrap_token_file_readable_by_others_is_flagged(tmp_path, broker_factory, monkeypatch):
+    """The generated <data_dir>/admin.token is put back to 0600 with a warning; a token_file
+    the operator named gets a warning and is left as it is."""
+    monkeypatch.delenv("PORTCULLIS_ADMIN_TOKEN", raising=False)
+    listeners = {"listeners": [
+        {"name": "mqtt", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["anonymous"]},
+        {"name": "admin", "bind": "127.0.0.1:0", "protocol": "http"},
+    ]}
+    broker = broker_factory(listeners)
+    token = broker.data_dir / "admin.token"
+    assert token.stat().st_mode & 0o777 == 0o600
+    broker.terminate()
+    token.chmod(0o644)
+    broker.start()
+    assert token.stat().st_mode & 0o777 == 0o600
+    broker.wait_log(r"admin token file .*admin\.token was readable by other users \(mode 0644\); mode set to 0600")
+    broker.terminate()
+
+    named = tmp_path / "operator.token"
+    named.write_text("operator-secret-token-value\n")
+    named.chmod(0o640)
+    other = broker_factory({**listeners, "admin": {"token_file": str(named)}})
+    other.wait_log(r"admin token file .*operator\.token is readable by other users \(mode 0640\); it should be 0600")
+    assert named.stat().st_mode & 0o777 == 0o640
+    assert "operator-secret-token-value" not in other.log_text()
