@@ -90,8 +90,9 @@ http_response list_auth_failures(admin_call& c) {
   for (const auto& f : c.state.ctx.broker.failures.recent(tenant, limit)) {
     w.begin_object()
         .field("id", std::to_string(f.id))
-        .field("time", iso8601_ms(f.time_ms))
+        .field("time", f.time_ms / 1000)  // epoch seconds, as every time in the API
         .field("timeMs", f.time_ms)
+        .field("timeIso", iso8601_ms(f.time_ms))
         .field("clientId", f.client_id)
         .field("remoteAddress", f.remote)
         .field("tenant", f.tenant)

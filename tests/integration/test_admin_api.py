@@ -7,6 +7,7 @@ One daemon serves the whole module (tests use distinct tenant ids); it is starte
 PORTCULLIS_ADMIN_TOKEN set, an x5c-jwt MQTT listener and the http listener, all on
 127.0.0.1:0, and stopped with SIGTERM (exit 0 checked by the fixture)."""
 
+import datetime
 import http.client
 import json
 import os
@@ -473,9 +474,13 @@ def test_device_lifecycle_agent_clients_and_ca_revocation(api, daemon):
     f = mine[0]
     assert f["reason"] == "x5c.no_tenant_ca"
     assert f["connackCode"] == 4 and f["listener"] == "mqtt"
-    assert set(f) >= {"id", "time", "timeMs", "clientId", "remoteAddress", "tenant", "reason", "detail"}
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", f["time"])
-    assert abs(f["timeMs"] / 1000 - time.time()) < 60
+    assert set(f) >= {"id", "time", "timeMs", "timeIso", "clientId", "remoteAddress", "tenant", "reason", "detail"}
+    # `time` is epoch seconds like every other time in the API; timeMs and timeIso the same instant.
+    assert isinstance(f["time"], int) and abs(f["time"] - time.time()) < 60
+    assert f["time"] == f["timeMs"] // 1000
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", f["timeIso"])
+    assert datetime.datetime.strptime(f["timeIso"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp() == f["timeMs"] / 1000
     m = api.get("/metrics", token=None).body.decode()
     assert re.search(r'portcullis_auth_failures_total\{reason="x5c.no_tenant_ca"\} [1-9]', m), m
 
