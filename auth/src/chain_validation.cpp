@@ -9,9 +9,10 @@
 // (x5c.chain; an expired anchor is reported as x5c.expired).
 //
 // Anchor choice: the lowest registered CA wins: a presented certificate (index ≥ 1) whose DER
-// equals an anchor, else an anchor that issued (name match + signature) a presented
-// certificate — for ordered x5c chains only the last one, and only when the chain with it
-// stays within x5c's 3 certificates (chain_policy::max_path). Index 0 is never an anchor: the
+// equals an anchor, else (mTLS, whose clients send their certificate alone) an anchor that
+// issued (name match + signature) a presented certificate. An x5c chain must contain its
+// tenant CA (chain_policy::anchor_presented): one that stops below it is refused with the CA
+// named, so the operator sees what the device left out. Index 0 is never an anchor: the
 // device certificate must be issued by a tenant CA, not be one. For the last certificate and a
 // single CA of its issuer's name, the signature is left to path validation (find_anchor).
 
@@ -342,6 +343,14 @@ std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, co
     log.fail(reason::x5c_no_tenant_ca, "no registered CA is in the chain or issued " +
                                            label(chain, chain.size() - 1) + " (issuer " +
                                            issuer_of(chain.back().get()) + ")");
+    return std::nullopt;
+  }
+  if (policy.anchor_presented && !presented) {
+    // The CA that issued the last certificate is registered, but the chain does not contain
+    // it: the tenant is the owner of a CA the device sends, never one the broker infers.
+    log.fail(reason::x5c_no_tenant_ca, "the chain does not contain a registered tenant CA certificate: CA " +
+                                           anchor->info.id + " (" + anchor->info.subject + ") issued " +
+                                           label(chain, chain.size() - 1) + "; send it in x5c");
     return std::nullopt;
   }
   if (policy.max_path != 0 && !presented && chain.size() + 1 > policy.max_path) {

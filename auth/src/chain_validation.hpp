@@ -38,8 +38,12 @@ struct chain_policy {
   bool ordered = true;         ///< x5c.order: each certificate is issued by the next one
   bool device_profile = true;  ///< cert.version / cert.key_usage / cert.aki / cert.issuer
   int purpose = 0;             ///< X509_PURPOSE_* for path validation, 0 = none
-  /// Longest chain, the tenant CA included, when that CA is not among the certificates sent
-  /// (x5c: at most 3 certificates, the tenant CA among them or directly above); 0 = no limit.
+  /// The registered CA must be one of the certificates sent (x5c: SPEC §4.1 "the chain
+  /// contains a CA certificate currently registered for a tenant"; seed 000 "Contains TenantCA
+  /// Certificate"). Off for mTLS, whose clients usually send their certificate alone.
+  bool anchor_presented = false;
+  /// Longest chain, the tenant CA included, when that CA is not among the certificates sent;
+  /// 0 = no limit.
   std::size_t max_path = 0;
 };
 

@@ -4,6 +4,8 @@
 
 #include "portcullis/auth/token.hpp"
 
+#include <algorithm>
+
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <rapidjson/document.h>
@@ -85,23 +87,33 @@ boost::system::result<std::string, std::string> mint_x5c_jwt(const mint_request&
   auto& a = header.GetAllocator();
   header.AddMember("alg", "RS256", a);
   header.AddMember("typ", "JWT", a);
+  // x5c: the device certificate, then the certificates after it in the same file (`pki device`
+  // writes its issuer there), then the chain files; a certificate given twice goes in once.
   rapidjson::Value x5c(rapidjson::kArrayType);
-  auto first = der_base64(device.get());
-  if (!first) {
-    return detail::text_error{first.error()};
-  }
-  x5c.PushBack(rapidjson::Value(first->c_str(), a), a);
-  for (const auto& pem : request.chain_pems) {
-    auto certs = detail::parse_pem_certs(pem);
+  std::vector<std::string> added;
+  auto add = [&](X509* cert) -> boost::system::result<void, std::string> {
+    auto b64 = der_base64(cert);
+    if (!b64) {
+      return detail::text_error{b64.error()};
+    }
+    if (std::find(added.begin(), added.end(), *b64) != added.end()) {
+      return {};
+    }
+    x5c.PushBack(rapidjson::Value(b64->c_str(), a), a);
+    added.push_back(std::move(*b64));
+    return {};
+  };
+  std::vector<std::string> pems{request.cert_pem};
+  pems.insert(pems.end(), request.chain_pems.begin(), request.chain_pems.end());
+  for (std::size_t i = 0; i < pems.size(); ++i) {
+    auto certs = detail::parse_pem_certs(pems[i]);
     if (!certs) {
-      return detail::text_error{"chain: not PEM certificates"};
+      return detail::text_error{i == 0 ? "certificate: not PEM certificates" : "chain: not PEM certificates"};
     }
     for (const auto& cert : *certs) {
-      auto b64 = der_base64(cert.get());
-      if (!b64) {
-        return detail::text_error{b64.error()};
+      if (auto r = add(cert.get()); !r) {
+        return detail::text_error{r.error()};
       }
-      x5c.PushBack(rapidjson::Value(b64->c_str(), a), a);
     }
   }
   header.AddMember("x5c", x5c, a);

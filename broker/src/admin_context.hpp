@@ -35,6 +35,8 @@ struct admin_context {
   /// Removes the client's session and binding from memory and disconnects it
   /// (the agent was deleted from the store).
   std::function<void(const std::string& tenant, const std::string& client_id)> forget_client;
+  /// Queues the batched last-seen times for the store: a store job posted after this sees them.
+  std::function<void()> flush_last_seen;
 };
 
 }  // namespace portcullis::broker

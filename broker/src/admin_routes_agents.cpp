@@ -8,6 +8,7 @@
 //          session in memory and disconnects the client, so the client id is free.
 // "connected" is true while a live connection is attached to the session of
 // (tenant, clientId).
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <unordered_set>
@@ -19,6 +20,7 @@
 #include "portcullis/broker/logging.hpp"
 #include "portcullis/store/error.hpp"
 #include "session.hpp"
+#include "wall_clock.hpp"
 
 namespace portcullis::broker {
 
@@ -35,7 +37,9 @@ std::unordered_set<std::string> connected_clients(admin_state& state, const std:
   return out;
 }
 
-void write_agent(json_writer& w, const store::agent_record& a, bool connected) {
+/// A connected device is being seen now; a disconnected one was last seen at its disconnect
+/// (or its last connect, if the broker stopped without seeing it go).
+void write_agent(json_writer& w, const store::agent_record& a, bool connected, std::int64_t now) {
   w.begin_object()
       .field("id", a.id)
       .field("name", a.name)
@@ -45,7 +49,9 @@ void write_agent(json_writer& w, const store::agent_record& a, bool connected) {
       .field("onboardingStatus", a.onboarding_status)
       .field("subjectDn", a.subject_dn);
   if (!a.cert_sha256.empty()) w.field("certSha256", a.cert_sha256);
-  w.field("createdAt", a.created_at).field("lastSeenAt", a.last_seen_at).field("connected", connected);
+  w.field("createdAt", a.created_at)
+      .field("lastSeenAt", connected ? std::max(now, a.last_seen_at) : a.last_seen_at)
+      .field("connected", connected);
   w.begin_object("asset")
       .field("id", a.asset.id)
       .field("name", a.asset.name)
@@ -76,6 +82,7 @@ awaitable<http_response> list_agents(admin_call& c, const std::string& tenant) {
   if (auto it = c.query.find("after"); it != c.query.end()) after = it->second;
   // One more than the page, to know whether a next page exists.
   std::size_t fetch = limit == 0 ? 0 : limit + 1;
+  c.state.ctx.flush_last_seen();  // recent disconnects first: the list job runs after them
   auto job = [tenant, after, fetch](store::database& db) { return db.list_agents(tenant, after, fetch); };
   auto r = co_await run_store(c.state.ctx, job);
   if (!r) {
@@ -87,7 +94,8 @@ awaitable<http_response> list_agents(admin_call& c, const std::string& tenant) {
   auto online = connected_clients(c.state, tenant);
   json_writer w;
   w.begin_object().begin_array("agents");
-  for (const auto& a : *r) write_agent(w, a, online.contains(a.client_id));
+  const std::int64_t now = epoch_seconds();
+  for (const auto& a : *r) write_agent(w, a, online.contains(a.client_id), now);
   w.end_array();
   if (more) w.field("next", r->back().id);
   w.end_object();
@@ -95,6 +103,7 @@ awaitable<http_response> list_agents(admin_call& c, const std::string& tenant) {
 }
 
 awaitable<http_response> get_agent(admin_call& c, const std::string& tenant, const std::string& id) {
+  c.state.ctx.flush_last_seen();
   auto job = [tenant, id](store::database& db) { return db.get_agent(tenant, id); };
   auto r = co_await run_store(c.state.ctx, job);
   if (!r) {
@@ -103,7 +112,7 @@ awaitable<http_response> get_agent(admin_call& c, const std::string& tenant, con
   }
   auto online = connected_clients(c.state, tenant);
   json_writer w;
-  write_agent(w, *r, online.contains(r->client_id));
+  write_agent(w, *r, online.contains(r->client_id), epoch_seconds());
   co_return json_response(http::status::ok, w.str());
 }
 

@@ -48,6 +48,9 @@ class auth_gateway {
   virtual ~auth_gateway() = default;
   /// Starts authentication; `done` is invoked exactly once, from any thread.
   virtual void authenticate(auth_request req, auth_callback done) = 0;
+  /// A device with an agent (x5c-jwt, mtls) was last seen at `at` (epoch s): its disconnect.
+  /// Batched; any thread.
+  virtual void seen(const std::string& tenant, const std::string& client_id, std::int64_t at) = 0;
 };
 
 }  // namespace portcullis::broker

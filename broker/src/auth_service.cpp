@@ -95,7 +95,7 @@ struct auth_service::impl {
   auth::x5c_options x5c;
   auth::mtls_options mtls;
   std::mutex seen_mutex;
-  std::vector<std::pair<std::string, std::string>> seen;
+  std::vector<store::agent_seen> seen;
 };
 
 void auth_service::impl::verify(const std::string& method, auth_request req, auth_callback done) {
@@ -134,7 +134,7 @@ void auth_service::impl::bind(const auth::identity& id, auth_callback done) {
   switch (trust.check(id.tenant, id.client_id, id.subject_dn)) {
     case trust_manager::binding_state::same: {
       std::lock_guard lock(seen_mutex);
-      seen.emplace_back(id.tenant, id.client_id);
+      seen.push_back({id.tenant, id.client_id, epoch_seconds()});
       done(accepted(id));
       return;
     }
@@ -256,15 +256,20 @@ void auth_service::authenticate(auth_request req, auth_callback done) {
   }
 }
 
-void auth_service::flush_last_seen(std::int64_t now) {
-  std::vector<std::pair<std::string, std::string>> batch;
+void auth_service::seen(const std::string& tenant, const std::string& client_id, std::int64_t at) {
+  std::lock_guard lock(impl_->seen_mutex);
+  impl_->seen.push_back({tenant, client_id, at});
+}
+
+void auth_service::flush_last_seen() {
+  std::vector<store::agent_seen> batch;
   {
     std::lock_guard lock(impl_->seen_mutex);
     batch.swap(impl_->seen);
   }
   if (batch.empty()) return;
-  impl_->store.post([batch = std::move(batch), now](store::database& db) {
-    if (!db.touch_agents(batch, now)) logger("store")->warn("touch_agents failed: {}", db.last_error());
+  impl_->store.post([batch = std::move(batch)](store::database& db) {
+    if (!db.touch_agents(batch)) logger("store")->warn("touch_agents failed: {}", db.last_error());
   });
 }
 

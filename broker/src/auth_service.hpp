@@ -28,9 +28,11 @@ class auth_service final : public auth_gateway {
   ~auth_service() override;
 
   void authenticate(auth_request req, auth_callback done) override;
+  void seen(const std::string& tenant, const std::string& client_id, std::int64_t at) override;
 
-  /// Writes batched last-seen times of connected agents (called periodically).
-  void flush_last_seen(std::int64_t now);
+  /// Queues a store job with the batched last-seen times (connects of known devices,
+  /// disconnects). Called every few seconds, before the admin API reads agents, and at stop.
+  void flush_last_seen();
   /// Stops the pool after running what is queued.
   void stop();
 

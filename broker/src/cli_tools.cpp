@@ -100,6 +100,14 @@ int run_pki(const pki_args& a) {
     return fail("pki: unknown kind " + a.kind);
   }
   if (!r) return fail("pki " + a.kind + ": " + r.error());
+  if (a.kind == "device") {
+    // The device certificate, then its issuer's certificate(s): the chain an x5c must carry
+    // (SPEC §4.1: it contains the tenant CA), and what a TLS client sends. `token mint --cert`
+    // takes them all; a PEM reader that wants one certificate takes the first.
+    std::string issuer_pem = issuer.cert_pem;
+    if (!issuer_pem.empty() && issuer_pem.back() != '\n') issuer_pem += '\n';
+    r->cert_pem += issuer_pem;
+  }
   if (!write_file(a.out_cert, r->cert_pem, 0644)) return fail("cannot write " + a.out_cert);
   if (a.kind != "verification") {
     if (a.out_key.empty()) return fail("pki " + a.kind + ": --out-key is required");

@@ -757,6 +757,10 @@ void connection::close(const char* reason) {
   if (was_connected) {
     logger("broker")->debug("disconnected client_id={} tenant={} remote={} reason={}", log_value(client_id()), tenant(),
                             remote_, log_value(reason));
+    // A device with an agent (its chain validated against a tenant CA) was last seen now.
+    if (credentials_ && !credentials_->ca_id.empty() && session_ && ctx_.auth) {
+      ctx_.auth->seen(session_->tenant(), session_->client_id(), epoch_seconds());
+    }
   }
   // Last: leaving the worker's list may drop the last reference but one (every
   // caller holds its own shared_ptr while it runs).

@@ -70,7 +70,8 @@ int main(int argc, char** argv) {
   pki_int->add_option("--cn", pa.cn, "Subject CN")->required();
   add_issuer(pki_int);
   add_out(pki_int, true);
-  auto* pki_dev = pki->add_subcommand("device", "A device certificate (CN = the MQTT client id)");
+  auto* pki_dev = pki->add_subcommand(
+      "device", "A device certificate (CN = the MQTT client id), written followed by its issuer's certificate");
   pki_dev->add_option("--cn,--client-id", pa.cn, "Subject CN (the device's client id)")->required();
   pki_dev->add_flag("--client-auth", pa.client_auth, "Add extendedKeyUsage clientAuth (for mTLS)");
   add_issuer(pki_dev);
@@ -90,10 +91,11 @@ int main(int argc, char** argv) {
   token->require_subcommand(1);
   cli::mint_args ma;
   auto* mint = token->add_subcommand("mint", "Mint an RS256 x5c JWT for a device");
-  mint->add_option("--cert", ma.cert, "Device certificate (PEM)")->required();
+  mint->add_option("--cert", ma.cert, "Device certificate (PEM), optionally followed by its issuers")->required();
   mint->add_option("--key", ma.key, "Device private key (PEM)")->required();
   mint->add_option("--client-id", ma.client_id, "MQTT client id (iss and sub)")->required();
-  mint->add_option("--chain", ma.chain, "Issuer certificates, in order (repeatable)");
+  mint->add_option("--chain", ma.chain,
+                   "Issuer certificates, in order, up to the tenant CA, which x5c must contain (repeatable)");
   mint->add_option("--lifetime", ma.lifetime, "Seconds until exp (default 3600)");
   mint->add_option("--tenant", ma.tenant, "The ten claim (default empty)");
   mint->add_option("--audience", ma.audience, "The aud claim (default MQTTBroker)");

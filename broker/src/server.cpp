@@ -338,7 +338,7 @@ void server::impl::schedule_housekeeping() {
     if (ec || stopping) return;
     std::size_t n = ctx.sessions.sweep(epoch_seconds(), cfg->limits.session_expiry_seconds);
     if (n) logger("broker")->info("expired {} persistent session(s)", n);
-    if (++housekeeping_ticks % 5 == 0 && auth) auth->flush_last_seen(epoch_seconds());
+    if (++housekeeping_ticks % 5 == 0 && auth) auth->flush_last_seen();
     if (housekeeping_ticks % 60 == 0) {
       // Expired sessions, messages and codes leave the database; the WAL is
       // checkpointed so it does not grow without bound.
@@ -411,7 +411,7 @@ int server::impl::run() {
   control.poll();
   workers.stop_and_join();
   if (auth) {
-    auth->flush_last_seen(epoch_seconds());
+    auth->flush_last_seen();
     auth->stop();
   }
   store.stop();  // runs every queued store job (flush) before returning
@@ -494,6 +494,9 @@ void server::impl::setup_admin() {
         [this](const std::string& tenant, const std::string& client_id) {
           trust.remove_binding(tenant, client_id);
           ctx.sessions.remove(tenant, client_id, "agent deleted");
+        },
+        [this] {
+          if (auth) auth->flush_last_seen();
         }});
     admin = std::make_unique<admin_server>(*admin_ctx);
     ports[lc.name] = admin->listen(lc, i);

@@ -338,15 +338,14 @@ result<std::int64_t> database::count_agents(const std::string& tenant) {
   return conn_->int64_of("SELECT count(*) FROM agents WHERE tenant = ?", tenant);
 }
 
-result<void> database::touch_agents(const std::vector<std::pair<std::string, std::string>>& clients,
-                                    std::int64_t now) {
+result<void> database::touch_agents(const std::vector<agent_seen>& seen) {
   auto tx = detail::transaction::begin(*conn_);
   if (!tx) {
     return tx.error();
   }
-  for (const auto& [tenant, client_id] : clients) {
-    if (auto done = conn_->exec("UPDATE agents SET last_seen_at = ? WHERE tenant = ? AND client_id = ?", now,
-                                tenant, client_id);
+  for (const auto& [tenant, client_id, at] : seen) {
+    if (auto done = conn_->exec("UPDATE agents SET last_seen_at = MAX(last_seen_at, ?) WHERE tenant = ? AND client_id = ?",
+                                at, tenant, client_id);
         !done) {
       return done;
     }

@@ -404,6 +404,36 @@ def agents_of(api, t):
     return r.json["agents"]
 
 
+def test_agent_last_seen_follows_the_device(api, daemon):
+    """lastSeenAt is "now" while the device is connected, and its disconnect time afterwards
+    (readable at once: the admin API writes pending sightings before it reads agents). A
+    reconnect moves it on again."""
+    t = api.tenant("seen")
+    ca = CA()
+    assert api.upload(t, ca).status == 201
+    cid = "device-" + uuid.uuid4().hex[:12]
+    device = ca.device(cid)
+    c, rc = device_client(daemon, ca, cid, device)
+    assert rc == 0
+    connected_at = time.time()
+    try:
+        agent = wait_until(lambda: agents_of(api, t), 5, what="agent provisioned")[0]
+        assert abs(agent["lastSeenAt"] - connected_at) <= 2
+        time.sleep(2.2)
+        one = api.get(f"/api/v1/tenants/{t}/agents/{agent['id']}").json
+        assert one["connected"] is True and one["lastSeenAt"] >= int(connected_at) + 2, one
+    finally:
+        c.close()
+    disconnected_at = time.time()
+    wait_until(lambda: not agents_of(api, t)[0]["connected"], 5, what="agent disconnected")
+    seen = agents_of(api, t)[0]["lastSeenAt"]
+    assert int(connected_at) + 2 <= seen <= disconnected_at + 1, (connected_at, seen, disconnected_at)
+    time.sleep(1.5)
+    assert agents_of(api, t)[0]["lastSeenAt"] == seen, "lastSeenAt moved while the device was away"
+    one = api.get(f"/api/v1/tenants/{t}/agents/{agent['id']}").json
+    assert one["lastSeenAt"] == seen and one["connected"] is False
+
+
 def test_device_lifecycle_agent_clients_and_ca_revocation(api, daemon):
     t = api.tenant("dev")
     ca = CA()

@@ -52,8 +52,11 @@ class Env:
         cert, _ = build_device_cert(icert, ikey, cn, key=self.dev_key, **kw)
         return cert
 
-    def token(self, client_id: str, cert=None, chain=(), key=None, **claim_over) -> str:
+    def token(self, client_id: str, cert=None, chain=None, key=None, **claim_over) -> str:
+        """x5c = [cert, *chain]; the chain defaults to acme's registered root (SPEC §4.1: the
+        chain contains the tenant CA)."""
         cert = cert if cert is not None else self.device(client_id)
+        chain = (self.ca_cert,) if chain is None else chain
         return rs256([cert, *chain], claims_for(client_id, **claim_over), key or self.dev_key)
 
 
@@ -306,6 +309,18 @@ def case_chain_of_four_with_the_ca_left_out(e, cid):
     return cid, rs256([e.device(cid, issuer=(scert, skey)), scert, e.inter_cert], claims_for(cid), e.dev_key), BEARER
 
 
+def case_device_only_without_the_tenant_ca(e, cid):
+    # SPEC §4.1: "the chain contains a CA certificate currently registered for a tenant". The
+    # device certificate alone, though acme's registered root issued it, does not.
+    return cid, e.token(cid, chain=()), BEARER
+
+
+def case_intermediate_without_the_registered_root(e, cid):
+    # [device, intermediate]: the registered root above them is not in the chain.
+    cert = e.device(cid, issuer=(e.inter_cert, e.inter_key))
+    return cid, e.token(cid, cert, chain=(e.inter_cert,)), BEARER
+
+
 def case_tenant_ca_as_the_device(e, cid):
     # The registered CA itself, signed with its own key: a device certificate is issued by a
     # tenant CA, never one.
@@ -417,6 +432,8 @@ REFUSALS = [
     (case_ten_too_long, {"jwt.ten"}, 0x04, True),
     (case_ten_missing, {"jwt.ten"}, 0x04, True),
     (case_chain_of_four_with_the_ca_left_out, {"x5c.no_tenant_ca"}, 0x04, True),
+    (case_device_only_without_the_tenant_ca, {"x5c.no_tenant_ca"}, 0x04, True),
+    (case_intermediate_without_the_registered_root, {"x5c.no_tenant_ca"}, 0x04, True),
     (case_tenant_ca_as_the_device, {"x5c.no_tenant_ca"}, 0x04, True),
     (case_x5c_four_certs, {"jwt.x5c"}, 0x04, True),
     (case_x5c_missing, {"jwt.x5c"}, 0x04, True),

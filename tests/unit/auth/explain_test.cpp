@@ -100,8 +100,8 @@ TEST_CASE("decode_jws", "[auth][explain]") {
   auto d = decode_jws(valid_builder().build());
   REQUIRE(d);
   CHECK(d->claims_json.find("\"iss\": \"device-0001-abcdef\"") != std::string::npos);
-  CHECK(d->header_json.find("<2 certificates>") != std::string::npos);
-  REQUIRE(d->certificates.size() == 2);
+  CHECK(d->header_json.find("<3 certificates>") != std::string::npos);
+  REQUIRE(d->certificates.size() == 3);
   CHECK(d->certificates[0].find("CN=device-0001-abcdef") == 0);
   CHECK_FALSE(decode_jws("x.y.z"));
 }

@@ -216,7 +216,7 @@ jwt_builder valid_builder(const pki::issued& device, const std::vector<const pki
 
 jwt_builder valid_builder() {
   const auto& f = pki_fixture();
-  return valid_builder(f.device, {&f.intermediate});
+  return valid_builder(f.device, {&f.intermediate, &f.root});
 }
 
 }  // namespace portcullis::auth::test

@@ -67,7 +67,8 @@ struct jwt_builder {
 
 /// Valid token for `device` with x5c = [device, chain...], iat = now, exp = now + 600.
 jwt_builder valid_builder(const pki::issued& device, const std::vector<const pki::issued*>& chain);
-/// The default: device issued by intermediate, x5c = [device, intermediate].
+/// The default: device issued by intermediate, x5c = [device, intermediate, root] (the
+/// registered tenant CA of root_store is in the chain, as SPEC §4.1 requires).
 jwt_builder valid_builder();
 
 std::string quote(const std::string& s);

@@ -19,7 +19,7 @@ mint_request request() {
   mint_request m;
   m.cert_pem = f.device.cert_pem;
   m.key_pem = f.device_key;
-  m.chain_pems = {f.intermediate.cert_pem};
+  m.chain_pems = {f.intermediate.cert_pem, f.root.cert_pem};
   m.client_id = client_id;
   m.now = now;
   return m;

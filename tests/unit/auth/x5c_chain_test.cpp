@@ -35,8 +35,8 @@ reason refusal(const boost::system::result<identity, auth_failure>& r) {
 
 TEST_CASE("x5c chain and tenant CA", "[auth][x5c]") {
   const auto& f = pki_fixture();
-  SECTION("root registered, intermediate in the chain: accepted") {
-    auto r = verify(valid_builder(f.device, {&f.intermediate}).build(), *f.root_store);
+  SECTION("root registered, intermediate and root in the chain: accepted") {
+    auto r = verify(valid_builder(f.device, {&f.intermediate, &f.root}).build(), *f.root_store);
     REQUIRE(accepted(r));
     CHECK(r->ca_id == "ca-root");
   }
@@ -50,20 +50,33 @@ TEST_CASE("x5c chain and tenant CA", "[auth][x5c]") {
     REQUIRE(accepted(r));
     CHECK(r->ca_id == "ca-int");
   }
-  SECTION("device only, issued by the registered root: accepted") {
-    CHECK(accepted(verify(valid_builder(f.device_by_root, {}).build(), *f.root_store)));
+  SECTION("device and the registered root that issued it: accepted") {
+    CHECK(accepted(verify(valid_builder(f.device_by_root, {&f.root}).build(), *f.root_store)));
   }
-  SECTION("three certificates and the registered root above them: a chain of 4, x5c.no_tenant_ca") {
-    // x5c holds at most 3 certificates, the tenant CA among them or directly above them.
+  // SPEC §4.1: "the chain contains a CA certificate currently registered for a tenant" (seed
+  // 000: "Contains TenantCA Certificate"). A chain that stops below the registered CA that
+  // issued it is refused, and the detail names the CA to send.
+  SECTION("device only, issued by the registered root: x5c.no_tenant_ca naming the root") {
+    auto r = verify(valid_builder(f.device_by_root, {}).build(), *f.root_store);
+    CHECK(refusal(r) == reason::x5c_no_tenant_ca);
+    CHECK(r.error().detail.find("does not contain a registered tenant CA") != std::string::npos);
+    CHECK(r.error().detail.find("ca-root") != std::string::npos);
+  }
+  SECTION("device and intermediate, the registered root above them not sent: x5c.no_tenant_ca") {
+    CHECK(refusal(verify(valid_builder(f.device, {&f.intermediate}).build(), *f.root_store)) ==
+          reason::x5c_no_tenant_ca);
+  }
+  SECTION("three certificates and the registered root above them: x5c.no_tenant_ca") {
     auto r = verify(valid_builder(f.device_by_sub, {&f.sub_intermediate, &f.intermediate}).build(), *f.root_store);
     CHECK(refusal(r) == reason::x5c_no_tenant_ca);
-    CHECK(r.error().detail.find("chain of 4") != std::string::npos);
   }
-  SECTION("three certificates ending in the registered root: accepted") {
-    CHECK(accepted(verify(valid_builder(f.device, {&f.intermediate, &f.root}).build(), *f.root_store)));
+  SECTION("two certificates and the registered intermediate above them: x5c.no_tenant_ca") {
+    CHECK(refusal(verify(valid_builder(f.device_by_sub, {&f.sub_intermediate}).build(), *f.intermediate_store)) ==
+          reason::x5c_no_tenant_ca);
   }
-  SECTION("two certificates and the registered root above them: accepted") {
-    CHECK(accepted(verify(valid_builder(f.device_by_sub, {&f.sub_intermediate}).build(), *f.intermediate_store)));
+  SECTION("three certificates ending in the registered intermediate: accepted") {
+    CHECK(accepted(
+        verify(valid_builder(f.device_by_sub, {&f.sub_intermediate, &f.intermediate}).build(), *f.intermediate_store)));
   }
   SECTION("the registered CA itself in the device's place: x5c.no_tenant_ca") {
     // Signed with the CA's key, so only the rule "issued by a tenant CA, not one" refuses it.
@@ -80,15 +93,14 @@ TEST_CASE("x5c chain and tenant CA", "[auth][x5c]") {
     CHECK(refusal(verify(valid_builder(f.evil_device, {&f.evil_root}).build(), *f.root_store)) ==
           reason::x5c_no_tenant_ca);
   }
-  SECTION("device only, re-signed by another key (issuer name and AKI of the registered root): x5c.chain") {
-    // Names and key identifiers choose the one CA of that name; path validation refuses the
-    // signature. (With several CAs of that name the signature chooses, and none fits.)
-    auto r = verify(valid_builder(resigned(f.device_by_root, f.other_key), {}).build(), *f.root_store);
+  SECTION("device re-signed by another key (issuer name and AKI of the registered root), root sent: x5c.chain") {
+    // The registered root is in the chain; path validation refuses the device's signature.
+    auto r = verify(valid_builder(resigned(f.device_by_root, f.other_key), {&f.root}).build(), *f.root_store);
     CHECK(refusal(r) == reason::x5c_chain);
     CHECK(r.error().detail.find("signature failure") != std::string::npos);
   }
   SECTION("device re-signed by another key, real intermediate after it: x5c.chain") {
-    auto r = verify(valid_builder(resigned(f.device, f.other_key), {&f.intermediate}).build(), *f.root_store);
+    auto r = verify(valid_builder(resigned(f.device, f.other_key), {&f.intermediate, &f.root}).build(), *f.root_store);
     CHECK(refusal(r) == reason::x5c_chain);
   }
   SECTION("empty trust store: x5c.no_tenant_ca") {
@@ -135,7 +147,7 @@ TEST_CASE("x5c chain and tenant CA", "[auth][x5c]") {
     o.key_pem = f.device_key;
     auto dev = pki::make_device_cert(client_id, *middle, o);
     REQUIRE(dev);
-    CHECK(refusal(verify(valid_builder(*dev, {&*middle}).build(), *f.root_store)) == reason::x5c_chain);
+    CHECK(refusal(verify(valid_builder(*dev, {&*middle, &f.root}).build(), *f.root_store)) == reason::x5c_chain);
   }
 }
 
@@ -155,10 +167,12 @@ TEST_CASE("x5c validity periods", "[auth][x5c]") {
     CHECK(refusal(r) == reason::x5c_expired);
     CHECK(r.error().detail.find("x5c[1]") != std::string::npos);
   }
-  SECTION("expired registered CA not in x5c: x5c.expired from path validation") {
+  SECTION("expired registered CA in x5c: x5c.expired naming it") {
     // Register the expired intermediate itself; the device below it is valid.
     auto store = trust_store::create({{"old", tenant, f.der(f.expired_intermediate)}});
-    CHECK(refusal(verify(valid_builder(f.device_under_expired, {}).build(), *store)) == reason::x5c_expired);
+    auto r = verify(valid_builder(f.device_under_expired, {&f.expired_intermediate}).build(), *store);
+    CHECK(refusal(r) == reason::x5c_expired);
+    CHECK(r.error().detail.find("x5c[1]") != std::string::npos);
   }
   SECTION("verification time is `now`: a token valid later is refused when the cert has expired") {
     std::int64_t later = now + 400 * 86400;
@@ -213,7 +227,7 @@ TEST_CASE("jwt.signature", "[auth][x5c]") {
   }
   SECTION("RSA key below 2048 bits") {
     // Path validation at security level 2 refuses the certificate before its key signs anything.
-    auto r = verify(valid_builder(f.small_key_device, {&f.intermediate}).build(), *f.root_store);
+    auto r = verify(valid_builder(f.small_key_device, {&f.intermediate, &f.root}).build(), *f.root_store);
     REQUIRE_FALSE(r);
     CHECK(r.error().code == reason::x5c_chain);
     CHECK_THAT(r.error().detail, Catch::Contains("key too weak"));

@@ -229,10 +229,14 @@ TEST_CASE("agent listing, lookup, bindings and last-seen batch", "[store][agents
   CHECK((*bindings)[0].agent_id == a->agent.id);
   CHECK((*bindings)[2].tenant == "beta");
 
-  REQUIRE(db->touch_agents({{"acme", client_a}, {"beta", "client-beta-0000001"}, {"acme", "unknown"}}, t0 + 500));
+  REQUIRE(db->touch_agents({{"acme", client_a, t0 + 500}, {"beta", "client-beta-0000001", t0 + 400}, {"acme", "unknown", t0 + 500}}));
   CHECK(db->get_agent("acme", a->agent.id)->last_seen_at == t0 + 500);
   CHECK(db->get_agent("acme", b->agent.id)->last_seen_at == t0 + 1);
-  CHECK(db->get_agent("beta", c->agent.id)->last_seen_at == t0 + 500);
+  CHECK(db->get_agent("beta", c->agent.id)->last_seen_at == t0 + 400);
+  // An earlier sighting arriving late (a disconnect batched after a reconnect) never moves it back.
+  REQUIRE(db->touch_agents({{"acme", client_a, t0 + 450}, {"beta", "client-beta-0000001", t0 + 600}}));
+  CHECK(db->get_agent("acme", a->agent.id)->last_seen_at == t0 + 500);
+  CHECK(db->get_agent("beta", c->agent.id)->last_seen_at == t0 + 600);
   CHECK(*db->count_agents("acme") == 2);
   CHECK(*db->count_agents("nobody") == 0);
 }

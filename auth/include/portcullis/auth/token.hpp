@@ -12,7 +12,7 @@
 namespace portcullis::auth {
 
 struct mint_request {
-  std::string cert_pem;                 ///< device certificate (first PEM block is used)
+  std::string cert_pem;                 ///< device certificate first; certificates after it go into x5c too
   std::string key_pem;                  ///< device private key (RSA), PEM
   std::vector<std::string> chain_pems;  ///< issuer certificates in order (each may hold several)
   std::string client_id;                ///< becomes iss and sub
@@ -25,6 +25,8 @@ struct mint_request {
 };
 
 /// Returns the compact JWS, or a one-line error (bad PEM, non-RSA key, key/cert mismatch).
+/// x5c holds the certificates of cert_pem, then of chain_pems, in order, each once (the
+/// broker needs the tenant CA among them: SPEC §4.1).
 /// Thread-safety: reentrant.
 boost::system::result<std::string, std::string> mint_x5c_jwt(const mint_request& request);
 

@@ -135,9 +135,9 @@ class database {
   /// client id is free again. Returns the freed client id. Errors: not_found.
   result<std::string> delete_agent(const std::string& tenant, const std::string& id);
   result<std::int64_t> count_agents(const std::string& tenant);
-  /// Batch last-seen update of (tenant, client_id) pairs; unknown pairs are ignored.
-  result<void> touch_agents(const std::vector<std::pair<std::string, std::string>>& clients,
-                            std::int64_t now);
+  /// Batch last-seen update, one transaction: each agent's last_seen_at becomes `at` unless it
+  /// is already later (entries may arrive out of order); unknown clients are ignored.
+  result<void> touch_agents(const std::vector<agent_seen>& seen);
 
   // ---- admin tokens (tokens.cpp) ---------------------------------------------
   /// Stores the SHA-256 hex of a token (never the token). Scope: a tenant, or

@@ -44,6 +44,13 @@ struct asset_record {
 };
 
 /// An agent with its binding (subject DN, certificate) and asset (SPEC §4.1, §4.3).
+/// A device seen at `at` (epoch s): at its connect, at its disconnect.
+struct agent_seen {
+  std::string tenant;
+  std::string client_id;
+  std::int64_t at = 0;
+};
+
 struct agent_record {
   std::string id;  ///< = asset id
   std::string tenant;
