@@ -262,7 +262,7 @@ bool connection::consume_frames(std::span<const std::uint8_t> data) {
 }
 
 void connection::process_pending() {
-  if (state_ == state::closed || !paused_) return;
+  if (state_ == state::closed || !paused_ || awaiting_store_) return;
   paused_ = false;
   if (flow_ && flow_->paused_frame) {
     protocol::frame f = std::move(*flow_->paused_frame);
@@ -608,14 +608,37 @@ connection::action connection::handle_subscribe(const protocol::subscribe& s) {
     }
     ack.return_codes.push_back(granted);
   }
-  send(ack);
-  return action::proceed;
+  return ack_when_durable(std::move(ack));
 }
 
 connection::action connection::handle_unsubscribe(const protocol::unsubscribe& u) {
   for (const auto& f : u.filters) ctx_.sessions.unsubscribe(session_, f);
-  send(protocol::unsuback{u.packet_id});
-  return action::proceed;
+  return ack_when_durable(protocol::unsuback{u.packet_id});
+}
+
+connection::action connection::ack_when_durable(protocol::packet ack) {
+  persistence* durable = ctx_.sessions.durable();
+  if (durable == nullptr || !session_ || !session_->persistent()) {
+    send(ack);
+    return action::proceed;
+  }
+  // SPEC §6: a persistent session survives a crash. A SUBACK the client has seen promises
+  // the subscription, so it goes out only once the subscription is committed (one commit,
+  // without the linger: ~1 ms); reading waits meanwhile, keeping answers in order.
+  awaiting_store_ = true;
+  durable->barrier([self = shared_from_this(), ack = std::move(ack)](bool ok) mutable {
+    asio::post(self->executor(), [self, ack = std::move(ack), ok]() mutable {
+      if (self->state_ == state::closed) return;
+      self->awaiting_store_ = false;
+      if (!ok) {
+        self->close("store commit failed");  // not acknowledged: the client subscribes again
+        return;
+      }
+      self->batching_writes([&] { self->send(ack); });
+      self->process_pending();
+    });
+  });
+  return action::pause;
 }
 
 void connection::send(const protocol::packet& p) {

@@ -143,6 +143,9 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   action handle_unsubscribe(const protocol::unsubscribe& u);
   void on_auth(auth_outcome outcome);
   void on_durable(std::uint64_t seq, bool ok);
+  /// Sends `ack` once the session changes before it are durable (persistent sessions), then
+  /// reads on. Returns the action for the packet being handled.
+  action ack_when_durable(protocol::packet ack);
   void resume_from_backpressure();
   void refuse(std::uint8_t code, std::string reason, std::string detail, const std::string& tenant);
 
@@ -209,6 +212,9 @@ class connection : public session_owner, public std::enable_shared_from_this<con
   // instead of one each).
   bool batching_writes_ : 1 = false;
   bool write_deferred_ : 1 = false;
+  // A SUBACK/UNSUBACK of a persistent session waits for the store (persistence::barrier);
+  // reading stays paused until it is out, so nothing the client sends after it is answered first.
+  bool awaiting_store_ : 1 = false;
 };
 
 }  // namespace portcullis::broker

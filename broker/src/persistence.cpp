@@ -28,6 +28,14 @@ void persistence::submit(store::enqueue_op op, durable_callback done, bool urgen
   schedule_locked();
 }
 
+void persistence::barrier(durable_callback done) {
+  std::lock_guard lock(mutex_);
+  pending_op p{store::session_op{}, std::chrono::steady_clock::now(), std::move(done), true};
+  p.barrier = true;
+  push_locked(std::move(p));
+  schedule_locked();
+}
+
 void persistence::push_locked(pending_op p) {
   if (const auto* enqueue = std::get_if<store::enqueue_op>(&p.op); enqueue && enqueue->id > 0) {
     pending_enqueues_.emplace(enqueue->id, first_seq_ + ops_.size());
@@ -109,9 +117,13 @@ void persistence::commit(store::database& db) {
   std::vector<store::session_op> ops;
   ops.reserve(batch.size());
   for (auto& p : batch) {
+    if (p.barrier) continue;
     const auto* enqueue = std::get_if<store::enqueue_op>(&p.op);
     if (!enqueue || !enqueue->client_ids.empty()) ops.push_back(std::move(p.op));
   }
+  // A barrier's operations may have been taken by the commit before this one (it ran while
+  // the barrier was submitted): its callback answers for that commit too.
+  const bool previous_ok = last_commit_ok_;
   bool ok = true;
   if (!ops.empty()) {
     auto r = db.apply(ops);
@@ -127,8 +139,9 @@ void persistence::commit(store::database& db) {
                              r.error().message(), db.last_error());
     }
   }
+  if (!ops.empty()) last_commit_ok_ = ok;
   for (auto& p : batch) {
-    if (p.done) p.done(ok);
+    if (p.done) p.done(p.barrier ? ok && previous_ok : ok);
   }
 }
 

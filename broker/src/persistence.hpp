@@ -67,6 +67,10 @@ class persistence {
   /// thread of the last acknowledgement). `urgent`: a target is offline, commit
   /// without lingering.
   void submit(store::enqueue_op op, durable_callback done, bool urgent);
+  /// `done(ok)` runs on the store thread once every operation submitted before this call is
+  /// committed (at once: no linger). A SUBACK or UNSUBACK to a persistent session waits for
+  /// it, so that an acknowledged subscription change survives a crash (SPEC §6).
+  void barrier(durable_callback done);
 
   /// Number of commits so far (metrics, tests).
   std::uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
@@ -81,6 +85,7 @@ class persistence {
     time_point at;          // submitted (non-decreasing along ops_: taken under the mutex)
     durable_callback done;  // empty when nobody waits (or it already ran)
     bool urgent = false;
+    bool barrier = false;   // no operation: only `done`, after the ones before it (barrier())
   };
 
   void push_locked(pending_op p);
@@ -102,6 +107,7 @@ class persistence {
   std::size_t urgent_pending_ = 0;  // urgent ops in ops_
   bool scheduled_ = false;          // a timed commit job is queued
   bool immediate_ = false;          // an immediate one is (batch full, or urgent)
+  bool last_commit_ok_ = true;      // store thread only
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> cancelled_{0};
 };

@@ -98,3 +98,40 @@ def test_acknowledged_qos1_survives_ten_kill9_in_a_row(broker_factory):
             assert not missing, f"round {rnd}: {cid} never received {len(missing)} acknowledged message(s), e.g. {sorted(missing)[:5]}"
             pending[cid] = set()
             sub.close()
+
+
+def test_a_subscription_change_acknowledged_before_a_kill9_survives_it(broker_factory):
+    """SUBACK and UNSUBACK promise a persistent session's subscriptions: the broker sends them
+    only once the change is committed. SIGKILL right after each (five rounds) and restart: the
+    subscription is there (an acknowledged QoS 1 message reaches the session), the removed one
+    is gone (no message for it)."""
+    from mqtt_helpers import (RawClient, SUBACK, UNSUBACK, PUBLISH, connected_client, subscribe_packet,
+                              unsubscribe_packet)
+    broker = broker_factory()
+    for r in range(5):
+        cid = f"crash-sub-{r:02d}-00000001"
+        c = RawClient(broker.port())
+        assert c.connect(cid, clean=False) == (0, False)
+        c.send(subscribe_packet(1, [(f"keep/{r}", 1), (f"drop/{r}", 1)]))
+        assert c.expect(SUBACK).body[2:] == b"\x01\x01"
+        c.send(unsubscribe_packet(2, [f"drop/{r}"]))
+        c.expect(UNSUBACK)
+        broker.kill()  # at once: the acks above are the only promise
+        c.close()
+        broker.start()
+        pub = connected_client(broker.port(), f"crash-pub-{r:02d}-0000001")
+        pub.publish(f"drop/{r}", b"unsubscribed", qos=1)
+        pub.publish(f"keep/{r}", b"subscribed", qos=1)  # PUBACKed: durable for the session
+        pub.close()
+        c = RawClient(broker.port())
+        assert c.connect(cid, clean=False) == (0, True), f"round {r}: session lost"
+        p = c.expect(PUBLISH)
+        topic_len = int.from_bytes(p.body[:2], "big")
+        assert p.body[2:2 + topic_len] == f"keep/{r}".encode(), f"round {r}: {p.body!r}"
+        assert p.body.endswith(b"subscribed") and not p.body.endswith(b"unsubscribed")
+        try:
+            extra = c.read_packet(0.5)
+            raise AssertionError(f"round {r}: unexpected packet type {extra.type}: {extra.body!r}")
+        except TimeoutError:
+            pass
+        c.close()
