@@ -184,6 +184,25 @@ TEST_CASE("an enqueue for an offline target is committed without lingering", "[p
   CHECK(queued(st.tmp.path())["c1"] == std::vector<std::int64_t>{9});
 }
 
+TEST_CASE("a barrier completes, without lingering, once everything before it is committed", "[persistence]") {
+  running_store st({"c1"});  // the session row is pending, lingering (10 s)
+  auto& p = *st.p;
+  p.submit(store::add_subscription_op{"t", "c1", {"a/#", 1}});
+  auto done = std::make_shared<std::promise<bool>>();
+  auto f = done->get_future();
+  p.barrier([done](bool ok) { done->set_value(ok); });
+  REQUIRE(f.wait_for(5s) == std::future_status::ready);
+  CHECK(f.get());
+  // Read while the store thread still runs: the barrier's promise is that it is stored now.
+  auto db = store::database::open(st.tmp.path(), {});
+  REQUIRE(db.has_value());
+  auto snap = (*db)->load_sessions(1000);
+  REQUIRE(snap.has_value());
+  REQUIRE(snap->sessions.size() == 1);
+  REQUIRE(snap->sessions[0].subscriptions.size() == 1);
+  CHECK(snap->sessions[0].subscriptions[0].filter == "a/#");
+}
+
 TEST_CASE("an acknowledgement after the commit deletes the stored entry", "[persistence]") {
   running_store st({"c1", "c2"});
   auto& p = *st.p;
