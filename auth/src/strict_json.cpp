@@ -89,6 +89,11 @@ bool is_ascii(std::string_view text) {
 }  // namespace
 
 boost::system::result<rapidjson::Document, std::string> parse_strict_object(std::string_view text) {
+  // JSON text has no raw NUL (in a string it must be escaped), and RapidJSON would take one
+  // for the end of the input: whatever followed it would be ignored instead of refused.
+  if (auto nul = text.find('\0'); nul != std::string_view::npos) {
+    return "offset " + std::to_string(nul) + ": a NUL byte is not JSON";
+  }
   if (nesting_depth(text) > max_json_depth) {
     return std::string("nested deeper than ") + std::to_string(max_json_depth) + " levels";
   }

@@ -42,4 +42,9 @@ TEST_CASE("strict JSON objects", "[auth][json]") {
     CHECK_FALSE(parses(R"(["a"])"));
     CHECK_FALSE(parses(R"({"a":NaN})"));
   }
+  SECTION("a raw NUL byte is refused, after the object too (RapidJSON would stop at it)") {
+    CHECK_FALSE(parses(std::string("{\"a\":1}\0,\"alg\":\"none\"}", 22)));
+    CHECK_FALSE(parses(std::string("{\"a\":\"x\0y\"}", 11)));
+    CHECK(parses(R"({"a":"x\u0000y"})"));  // escaped, it is a character of the string
+  }
 }

@@ -131,12 +131,29 @@ TEST_CASE("jwt.format", "[auth][x5c]") {
     REQUIRE(t);
     CHECK(refusal(verify(*t)) == reason::jwt_format);
   }
+  SECTION("content after a NUL byte, in the header or the claims") {
+    auto h = sign_jws(b.header_json() + std::string("\0,\"alg\":\"none\"}", 15), b.claims_json(), b.key_pem);
+    REQUIRE(h);
+    CHECK(refusal(verify(*h)) == reason::jwt_format);
+    auto c = sign_jws(b.header_json(), b.claims_json() + std::string("\0{}", 3), b.key_pem);
+    REQUIRE(c);
+    CHECK(refusal(verify(*c)) == reason::jwt_format);
+  }
   SECTION("deep nesting refused before parsing") {
     b.set_claim("deep", std::string(100, '[') + std::string(100, ']'));
     CHECK(refusal(verify(b.build())) == reason::jwt_format);
   }
-  SECTION("password over 16 KiB") {
-    b.set_claim("pad", quote(std::string(17 * 1024, 'x')));
+  SECTION("a token of 22 KiB (within a 24 KiB packet) is accepted") {
+    const std::size_t base = b.build().size();
+    REQUIRE(base < 20 * 1024);
+    b.set_claim("pad", quote(std::string((22 * 1024 - base) * 3 / 4 - 16, 'x')));  // base64url: 4/3
+    auto token = b.build();
+    REQUIRE(token.size() > 20 * 1024);
+    REQUIRE(token.size() < 23 * 1024);
+    CHECK(verify(token).has_value());
+  }
+  SECTION("password over 64 KiB (MQTT's own limit)") {
+    b.set_claim("pad", quote(std::string(65 * 1024, 'x')));
     CHECK(refusal(verify(b.build())) == reason::jwt_format);
   }
   SECTION("crit header refused") {

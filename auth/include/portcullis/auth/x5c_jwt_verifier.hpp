@@ -40,7 +40,9 @@ struct x5c_options {
 };
 
 /// Hard input limits (DoS guards): larger inputs are refused before any parsing.
-inline constexpr std::size_t max_password_bytes = 16 * 1024;  // → jwt.format
+/// The password limit is MQTT's own (a 2-byte length): what bounds a token in practice is the
+/// packet limit (`limits.max_packet_bytes`, 24 KiB by default), not a second, hidden one.
+inline constexpr std::size_t max_password_bytes = 65535;  // → jwt.format
 inline constexpr std::size_t max_certificate_bytes = 8 * 1024;  // per x5c entry → jwt.x5c
 inline constexpr std::size_t max_x5c_certificates = 3;
 
