@@ -169,8 +169,14 @@ awaitable<http_response> dispatch_api(admin_call& c) {
   if (p.size() == 1 && p[0] == "auth-failures") {
     if (m != verb::get) co_return method_not_allowed("GET");
     auto it = c.query.find("tenant");
-    if (!c.who.is_global() && (it == c.query.end() || !c.who.may_access(it->second))) {
-      co_return forbidden("a tenant token sees only its own tenant's failures (?tenant=<its tenant>)");
+    if (!c.who.is_global()) {
+      // A tenant token sees its own tenant's refusals: without ?tenant= that is what it asks
+      // for; naming another tenant is refused.
+      if (it == c.query.end()) {
+        c.query.emplace("tenant", *c.who.tenant);
+      } else if (!c.who.may_access(it->second)) {
+        co_return forbidden("a tenant token sees only its own tenant's failures");
+      }
     }
     co_return list_auth_failures(c);
   }

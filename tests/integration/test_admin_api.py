@@ -261,7 +261,9 @@ def test_tenant_token_reaches_only_its_tenant(api):
     assert api.post(f"/api/v1/tenants/{a}/registration-codes", token=token_a).status == 201
     # its own tenant's failures only
     assert api.get(f"/api/v1/auth-failures?tenant={a}", token=token_a).status == 200
-    assert_error(api.get("/api/v1/auth-failures", token=token_a), 403, "forbidden")
+    # Without ?tenant= a tenant token gets its own tenant's refusals, never another's.
+    own = api.get("/api/v1/auth-failures", token=token_a)
+    assert own.status == 200 and all(f["tenant"] == a for f in own.json["failures"]), own
     assert_error(api.get(f"/api/v1/auth-failures?tenant={b}", token=token_a), 403, "forbidden")
     # another tenant, existing or not: 403 (no probing which tenants exist)
     for method, path in [("GET", f"/api/v1/tenants/{b}/cas"), ("POST", f"/api/v1/tenants/{b}/cas"),
@@ -534,6 +536,8 @@ def test_a_tenant_sees_the_refusals_of_its_own_devices(api, daemon):
     failures = api.get(f"/api/v1/auth-failures?tenant={t}", token=token).json["failures"]
     assert [f["reason"] for f in failures if f["clientId"] == cid] == ["jwt.ten", "jwt.lifetime"], failures
     assert all(f["tenant"] == t for f in failures), failures
+    # The tenant token without ?tenant= sees the same list.
+    assert api.get("/api/v1/auth-failures", token=token).json["failures"] == failures
     # A chain that reaches no registered CA is no tenant's, whatever its ten claim says.
     stranger = CA()
     skey, scert = stranger.device(cid)
