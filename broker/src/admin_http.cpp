@@ -47,11 +47,16 @@ constexpr auto tok = asio::as_tuple(asio::use_awaitable);
 struct session_registration {
   std::shared_ptr<admin_state> state;
   std::uint64_t id;
+  admin_connection_slot* slot;  // node-based map: stable while registered
   session_registration(std::shared_ptr<admin_state> s, beast::tcp_stream* stream)
       : state(std::move(s)), id(state->next_session_id++) {
-    state->sessions.emplace(id, stream);
+    slot = &state->sessions.emplace(id, admin_connection_slot{stream}).first->second;
   }
   ~session_registration() { state->sessions.erase(id); }
+  void waiting(bool on) {
+    slot->waiting = on;
+    if (on) slot->since = std::chrono::steady_clock::now();
+  }
   session_registration(const session_registration&) = delete;
   session_registration& operator=(const session_registration&) = delete;
 };
@@ -101,7 +106,9 @@ asio::awaitable<void> run_session(std::shared_ptr<admin_state> state, beast::tcp
     parser.body_limit(body_limit);
     parser.header_limit(header_limit);
     stream.expires_after(request_timeout);
+    reg.waiting(true);
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, tok);
+    reg.waiting(false);
     (void)n;
     if (ec == http::error::body_limit) {
       co_await refuse_and_close(*state, stream,

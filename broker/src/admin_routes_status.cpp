@@ -38,6 +38,10 @@ http_response render_metrics(admin_state& state) {
   text += "# HELP portcullis_admin_connections_refused_total Admin connections closed at the connection bound.\n"
           "# TYPE portcullis_admin_connections_refused_total counter\n";
   text += "portcullis_admin_connections_refused_total " + std::to_string(state.connections_refused) + "\n";
+  text += "# HELP portcullis_admin_connections_evicted_total Admin connections closed at the connection bound "
+          "because they had waited longest for a request.\n"
+          "# TYPE portcullis_admin_connections_evicted_total counter\n";
+  text += "portcullis_admin_connections_evicted_total " + std::to_string(state.connections_evicted) + "\n";
   text += "# HELP portcullis_admin_responses_total Admin HTTP responses by status code.\n"
           "# TYPE portcullis_admin_responses_total counter\n";
   for (const auto& [status, n] : state.responses_by_status) {

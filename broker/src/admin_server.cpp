@@ -26,6 +26,8 @@ struct admin_server::impl {
 
   void do_accept();
   void on_accept(const boost::system::error_code& ec, tcp::socket socket);
+  /// Closes the open connection that has waited longest for a request; false if none waits.
+  bool evict_longest_waiting();
 
   std::shared_ptr<admin_state> state;
   tcp::acceptor acceptor;
@@ -70,7 +72,22 @@ void admin_server::stop() {
   impl_->backoff.cancel();
   // Closing the sockets completes each session's pending operation with
   // operation_aborted; the session then leaves the registry itself.
-  for (auto& [id, stream] : st.sessions) stream->close();
+  for (auto& [id, slot] : st.sessions) {
+    if (slot.stream != nullptr) slot.stream->close();
+  }
+}
+
+bool admin_server::impl::evict_longest_waiting() {
+  admin_connection_slot* oldest = nullptr;
+  for (auto& [id, slot] : state->sessions) {
+    if (slot.waiting && slot.stream != nullptr && (oldest == nullptr || slot.since < oldest->since)) oldest = &slot;
+  }
+  if (oldest == nullptr) return false;  // every connection is busy with a request
+  // Its read completes with operation_aborted and the session leaves the registry.
+  oldest->stream->close();
+  oldest->stream = nullptr;  // closed once, even if it is still registered at the next accept
+  state->connections_evicted++;
+  return true;
 }
 
 void admin_server::impl::do_accept() {
@@ -90,7 +107,7 @@ void admin_server::impl::on_accept(const boost::system::error_code& ec, tcp::soc
     });
     return;
   }
-  if (state->sessions.size() >= admin_max_connections) {
+  if (state->sessions.size() >= admin_max_connections && !evict_longest_waiting()) {
     state->connections_refused++;
     boost::system::error_code cec;
     socket.close(cec);

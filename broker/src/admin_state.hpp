@@ -8,6 +8,7 @@
 // destroyed after the admin_server is gone, so session destructors touch only
 // this object, never admin_context.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -19,6 +20,14 @@
 
 namespace portcullis::broker {
 
+/// One open admin connection. `waiting` while it waits for (the rest of) a request, since
+/// `since`: such a connection is what the connection bound closes first (below).
+struct admin_connection_slot {
+  boost::beast::tcp_stream* stream = nullptr;
+  bool waiting = false;
+  std::chrono::steady_clock::time_point since{};
+};
+
 struct admin_state {
   explicit admin_state(admin_context& c) : ctx(c) {}
 
@@ -26,14 +35,18 @@ struct admin_state {
   bool stopping = false;
   std::uint64_t next_session_id = 1;
   /// Open admin connections (for stop() and the connection bound).
-  std::unordered_map<std::uint64_t, boost::beast::tcp_stream*> sessions;
+  std::unordered_map<std::uint64_t, admin_connection_slot> sessions;
   std::uint64_t connections_total = 0;
   std::uint64_t connections_refused = 0;
+  std::uint64_t connections_evicted = 0;
   /// Responses sent, by HTTP status code (for /metrics).
   std::map<unsigned, std::uint64_t> responses_by_status;
 };
 
-/// At most this many admin connections are open at once; more are closed on accept.
+/// At most this many admin connections are open at once. A new one beyond that closes the
+/// connection that has waited longest for a request (idle keep-alives, slow or silent
+/// clients), so that connections which send nothing cannot lock the API and /healthz out;
+/// only when every connection is busy with a request is the new one refused.
 inline constexpr std::size_t admin_max_connections = 256;
 
 }  // namespace portcullis::broker

@@ -588,3 +588,28 @@ def test_keep_alive_and_many_connections(api):
     finally:
         for c in conns:
             c.close()
+
+
+def test_silent_connections_cannot_lock_out_the_admin_api(api, daemon):
+    """Connections that send nothing fill the admin connection bound (256); a new connection
+    then closes the one that has waited longest for a request, so /healthz and the API still
+    answer (and the oldest silent connections are the ones closed)."""
+    import socket
+    silent = []
+    try:
+        for _ in range(300):
+            silent.append(socket.create_connection(("127.0.0.1", api.port), timeout=5))
+        assert api.get("/healthz", token=None).status == 200
+        assert api.get("/api/v1/tenants").status == 200
+        # The first silent connections were closed by the broker: reading them gives EOF.
+        silent[0].settimeout(5)
+        assert silent[0].recv(1) == b""
+        silent[-1].settimeout(0.2)
+        with pytest.raises(socket.timeout):
+            silent[-1].recv(1)  # the newest is still open
+        metrics = api.get("/metrics", token=None).body.decode()
+        evicted = int(re.search(r"^portcullis_admin_connections_evicted_total (\d+)$", metrics, re.M).group(1))
+        assert evicted >= 300 - 256
+    finally:
+        for s in silent:
+            s.close()
