@@ -13,6 +13,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -107,7 +109,25 @@ asio::awaitable<void> run_session(std::shared_ptr<admin_state> state, beast::tcp
     parser.header_limit(header_limit);
     stream.expires_after(request_timeout);
     reg.waiting(true);
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser, tok);
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, tok);
+    if (!ec && !parser.is_done()) {
+      // A client that asks first (curl does for larger bodies) is told to send the body,
+      // rather than waiting for its own timeout (RFC 9110 §10.1.1). A body over the limit
+      // was already refused from its Content-Length, before this point.
+      if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> go{http::status::continue_, parser.get().version()};
+        stream.expires_after(io_timeout);
+        auto [wec, wn] = co_await http::async_write(stream, go, tok);
+        (void)wn;
+        ec = wec;
+        stream.expires_after(request_timeout);  // the body's own deadline, from now
+      }
+      if (!ec) {
+        auto [bec, bn] = co_await http::async_read(stream, buffer, parser, tok);
+        (void)bn;
+        ec = bec;
+      }
+    }
     reg.waiting(false);
     (void)n;
     if (ec == http::error::body_limit) {
