@@ -32,6 +32,7 @@ pb::config load(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bool json_logging = false;  // JSON log lines have started (serve)
   CLI::App app{"Portcullis: an authenticating MQTT 3.1.1 broker for industrial device fleets"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "portcullis 0.1.0");
@@ -149,13 +150,25 @@ int main(int argc, char** argv) {
       }
       pb::check_bootstrap_token_source(c);  // before anything is written into the data dir
       pb::setup_logging(c.log_level, c.log_format);
+      json_logging = c.log_format == "json";
       pb::server s(std::move(c));
       return s.run();
     }
   } catch (const pb::config_error& e) {
+    // Once JSON logs have gone out (a listener that cannot bind, a locked data dir), the
+    // failure is a JSON line of that stream too; the plain line on stderr stays for scripts.
+    if (json_logging) {
+      pb::logger("broker")->critical("start-up failed key={} detail={}", pb::log_value(e.key()),
+                                     pb::log_quoted(std::string(e.what()).substr(e.key().size() + 2)));
+      spdlog::shutdown();
+    }
     std::cerr << "portcullis: config error: " << e.what() << "\n";
     return exit_config_error;
   } catch (const std::exception& e) {
+    if (json_logging) {
+      pb::logger("broker")->critical("start-up failed detail={}", pb::log_quoted(e.what()));
+      spdlog::shutdown();
+    }
     std::cerr << "portcullis: fatal: " << e.what() << "\n";
     return 1;
   }

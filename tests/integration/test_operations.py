@@ -264,6 +264,27 @@ def test_json_logs_are_one_object_per_line_with_the_refusal_in_fields(tmp_path):
     assert any(o.get("event") == "ready" and o["data_dir"] == str(broker.data_dir) for o in objs), objs
 
 
+def test_with_json_logs_a_start_up_failure_is_a_json_line_too(tmp_path):
+    """After JSON lines have gone out, a failure to start (here: the port is taken) is one more
+    JSON object naming the key; the plain one-line error on stderr and exit 2 stay."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = write(tmp_path, {"listeners": [{"name": "mqtt", "bind": f"127.0.0.1:{port}", "protocol": "mqtt",
+                                              "auth": ["anonymous"]}]})
+        r = subprocess.run([binary(), "serve", "--config", cfg, "--data-dir", str(tmp_path / "var"),
+                            "--log-format", "json"], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2, r
+    objs = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    assert len(objs) >= 2, r.stdout
+    last = objs[-1]
+    assert last["level"] == "critical" and last["event"] == "start-up failed", last
+    assert last["key"] == "listeners[0].bind" and "in use" in last["detail"], last
+    assert r.stderr.startswith("portcullis: config error: listeners[0].bind:"), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
 def test_under_journald_each_line_carries_its_priority(tmp_path):
     # systemd sets JOURNAL_STREAM to the device and inode of the service's stdout; journald
     # then reads "<N>" at the start of a line as its priority (info 6, warning 4).
