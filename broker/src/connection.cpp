@@ -775,7 +775,7 @@ void connection::close(const char* reason) {
   }
   transport_close();
   // session_ stays set (detached) so that later log lines still name the client.
-  if (session_) ctx_.sessions.release(session_, this, epoch_seconds());
+  if (session_) ctx_.sessions.release(session_, this, epoch_millis());
   if (!writing_) writes_.reset();
   if (was_connected) {
     logger("broker")->debug("disconnected client_id={} tenant={} remote={} reason={}", log_value(client_id()), tenant(),

@@ -336,7 +336,7 @@ void server::impl::schedule_housekeeping() {
   housekeeping.expires_after(1s);
   housekeeping.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping) return;
-    std::size_t n = ctx.sessions.sweep(epoch_seconds(), cfg->limits.session_expiry_seconds);
+    std::size_t n = ctx.sessions.sweep(epoch_millis(), cfg->limits.session_expiry_seconds);
     if (n) logger("broker")->info("expired {} persistent session(s)", n);
     if (++housekeeping_ticks % 5 == 0 && auth) auth->flush_last_seen();
     if (housekeeping_ticks % 60 == 0) {

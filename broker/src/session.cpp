@@ -74,9 +74,9 @@ void session::restore_message(const message_ptr& m) {
   queue_.push_back({m, 1, true});
 }
 
-void session::set_disconnected_at(std::int64_t t) {
+void session::set_disconnected_at_ms(std::int64_t t) {
   std::lock_guard lock(mutex_);
-  disconnected_at_ = t;
+  disconnected_at_ms_ = t;
 }
 
 void session::attach(const std::shared_ptr<session_owner>& owner) {
@@ -84,18 +84,18 @@ void session::attach(const std::shared_ptr<session_owner>& owner) {
   owner_ = owner;
   owner_raw_.store(owner.get(), std::memory_order_release);
   wake_pending_ = false;
-  disconnected_at_ = 0;
+  disconnected_at_ms_ = 0;
   window_full_at_ms_ = steady_ms();  // a new connection gets the whole window to acknowledge a full one
   for (std::size_t i = 0; i < inflight_.size(); ++i) inflight_[i].sent = false;  // resend with DUP [MQTT-4.4.0-1]
 }
 
-bool session::detach(const session_owner* owner, std::int64_t now) {
+bool session::detach(const session_owner* owner, std::int64_t now_ms) {
   std::lock_guard lock(mutex_);
   if (owner_raw_ != owner) return false;
   owner_.reset();
   owner_raw_.store(nullptr, std::memory_order_release);
   wake_pending_ = false;
-  disconnected_at_ = now;
+  disconnected_at_ms_ = now_ms;
   // QoS 0 messages still queued are not kept for an offline client.
   queue_.erase_if([](const queued_entry& e) { return e.qos == 0; });
   notify_waiters_locked();
@@ -120,9 +120,9 @@ bool session::connected() const {
   return owner_raw_.load(std::memory_order_acquire) != nullptr;
 }
 
-std::int64_t session::disconnected_at() const {
+std::int64_t session::disconnected_at_ms() const {
   std::lock_guard lock(mutex_);
-  return disconnected_at_;
+  return disconnected_at_ms_;
 }
 
 std::uint16_t session::allocate_packet_id() {
@@ -150,7 +150,7 @@ void session::collect(std::vector<outgoing>& out, std::size_t max, const session
   }
   while (!queue_.empty() && out.size() < max) {
     queued_entry& q = queue_.front();
-    if (q.msg->expires_at <= now) {
+    if (q.msg->expires_at < now) {  // whole seconds: never before the expiry has passed
       metrics_.drop(drop_reason::expired);
       queue_.pop_front();
       continue;
@@ -227,7 +227,7 @@ std::size_t session::inflight() const {
 
 std::size_t session::expire_messages(std::int64_t now) {
   std::lock_guard lock(mutex_);
-  std::size_t n = queue_.erase_if([now](const queued_entry& e) { return e.msg->expires_at <= now; });
+  std::size_t n = queue_.erase_if([now](const queued_entry& e) { return e.msg->expires_at < now; });
   if (n) metrics_.drop(drop_reason::expired, n);
   return n;
 }

@@ -117,11 +117,12 @@ class session {
 
   /// Attaches a connection; unacknowledged in-flight messages will be resent with DUP.
   void attach(const std::shared_ptr<session_owner>& owner);
-  /// Detaches `owner` if it is still the attached one; returns whether it was.
-  bool detach(const session_owner* owner, std::int64_t now);
+  /// Detaches `owner` if it is still the attached one; returns whether it was. `now_ms`:
+  /// epoch milliseconds, the start of the session's expiry.
+  bool detach(const session_owner* owner, std::int64_t now_ms);
   std::shared_ptr<session_owner> owner() const;
   bool connected() const;
-  std::int64_t disconnected_at() const;
+  std::int64_t disconnected_at_ms() const;
 
   /// Moves up to `max` sendable messages into `out` (in-flight resends first, then
   /// the queue while the window has room). Expired messages are dropped and counted.
@@ -129,7 +130,7 @@ class session {
   /// PUBACK from the client: frees the window slot and returns the message
   /// (null when the id is unknown).
   message_ptr acknowledge(std::uint16_t packet_id);
-  void set_disconnected_at(std::int64_t t);
+  void set_disconnected_at_ms(std::int64_t t);
 
   /// Subscriptions (filter → granted QoS), kept for persistence and cleanup.
   void set_subscription(const std::string& filter, std::uint8_t qos);
@@ -183,7 +184,7 @@ class session {
   // Written under mutex_; connected() reads it without the lock (a routing hint per
   // persistent target of every QoS 1 message, right before deliver() takes the lock anyway).
   std::atomic<const session_owner*> owner_raw_{nullptr};
-  std::int64_t disconnected_at_ = 0;
+  std::int64_t disconnected_at_ms_ = 0;  // epoch ms: sessions expire to the millisecond
   ring_queue<queued_entry> queue_;
   ring_queue<inflight_entry> inflight_;
   // Filter -> granted QoS, sorted by filter. A client has few subscriptions, so a

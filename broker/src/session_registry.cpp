@@ -76,9 +76,11 @@ session_registry::attach_result session_registry::attach(std::string_view tenant
   return r;
 }
 
-void session_registry::release(const std::shared_ptr<session>& s, const session_owner* owner, std::int64_t now) {
-  if (!s->detach(owner, now)) return;  // taken over meanwhile: the new owner keeps it
+void session_registry::release(const std::shared_ptr<session>& s, const session_owner* owner, std::int64_t now_ms) {
+  if (!s->detach(owner, now_ms)) return;  // taken over meanwhile: the new owner keeps it
   if (s->persistent()) {
+    // The store keeps whole seconds (and deletes a row only once its expiry second has passed).
+    const std::int64_t now = now_ms / 1000;
     if (persist_) persist_->submit(session_row(*s, now, now + session_expiry_seconds_));
     return;
   }
@@ -90,13 +92,16 @@ void session_registry::release(const std::shared_ptr<session>& s, const session_
   unsubscribe_all(s);
 }
 
-std::size_t session_registry::sweep(std::int64_t now, std::int64_t expiry_seconds) {
+std::size_t session_registry::sweep(std::int64_t now_ms, std::int64_t expiry_seconds) {
+  const std::int64_t now = now_ms / 1000;  // message expiry is in whole seconds
   std::vector<std::shared_ptr<session>> expired;
   {
     std::lock_guard lock(mutex_);
     for (auto it = sessions_.begin(); it != sessions_.end();) {
       const auto& s = *it;
-      if (s->persistent() && !s->connected() && s->disconnected_at() + expiry_seconds <= now) {
+      // In milliseconds: in whole (truncated) seconds a disconnect at x.9 s expired up to a
+      // second early.
+      if (s->persistent() && !s->connected() && s->disconnected_at_ms() + expiry_seconds * 1000 <= now_ms) {
         unsubscribe_all(s);
         if (persist_) persist_->submit(store::delete_session_op{s->tenant(), s->client_id()});
         expired.push_back(s);
@@ -172,11 +177,11 @@ bool session_registry::unsubscribe(const std::shared_ptr<session>& s, const std:
   return router_.unsubscribe(s->tenant(), filter, s.get());
 }
 
-void session_registry::restore(const std::string& tenant, const std::string& client_id, std::int64_t disconnected_at,
+void session_registry::restore(const std::string& tenant, const std::string& client_id, std::int64_t disconnected_at_s,
                                const std::vector<std::pair<std::string, std::uint8_t>>& subscriptions,
                                const std::vector<message_ptr>& queue) {
   auto s = std::make_shared<session>(tenant, client_id, true, metrics_);
-  s->set_disconnected_at(disconnected_at);
+  s->set_disconnected_at_ms(disconnected_at_s * 1000);
   for (const auto& m : queue) s->restore_message(m);
   std::lock_guard lock(mutex_);
   for (const auto& [filter, qos] : subscriptions) {

@@ -39,7 +39,7 @@ class session_registry {
   persistence* durable() const noexcept { return persist_; }
 
   /// Re-creates an offline persistent session from the store at start-up.
-  void restore(const std::string& tenant, const std::string& client_id, std::int64_t disconnected_at,
+  void restore(const std::string& tenant, const std::string& client_id, std::int64_t disconnected_at_s,
                const std::vector<std::pair<std::string, std::uint8_t>>& subscriptions,
                const std::vector<message_ptr>& queue);
 
@@ -55,13 +55,14 @@ class session_registry {
   attach_result attach(std::string_view tenant, std::string&& client_id, bool clean_session,
                        const std::shared_ptr<session_owner>& owner);
 
-  /// The connection `owner` closed: a clean session is removed, a persistent one
-  /// stays (offline) until it expires.
-  void release(const std::shared_ptr<session>& s, const session_owner* owner, std::int64_t now);
+  /// The connection `owner` closed at `now_ms` (epoch ms): a clean session is removed, a
+  /// persistent one stays (offline) until it expires.
+  void release(const std::shared_ptr<session>& s, const session_owner* owner, std::int64_t now_ms);
 
-  /// Removes persistent sessions offline for longer than `expiry_seconds` and
-  /// expired queued messages. Returns the number of sessions removed.
-  std::size_t sweep(std::int64_t now, std::int64_t expiry_seconds);
+  /// Removes persistent sessions offline for `expiry_seconds` or longer at `now_ms` (epoch
+  /// ms: never early, and late only by the sweep's period) and expired queued messages (whole
+  /// seconds). Returns the number of sessions removed.
+  std::size_t sweep(std::int64_t now_ms, std::int64_t expiry_seconds);
 
   /// Calls `f` for each session of `tenant` ("" = all tenants) under the lock;
   /// `f` must not call back into the registry.

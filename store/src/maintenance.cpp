@@ -2,9 +2,9 @@
  * Maintenance: expiry cleanup, WAL checkpoints and table statistics.
  *
  * Rules enforced here: cleanup runs in one transaction and deletes, in this
- * order, sessions whose expires_at <= now (their subscriptions and queue go
+ * order, sessions whose expires_at < now (their subscriptions and queue go
  * by cascade, their messages by the release trigger), messages whose
- * expires_at <= now (their queue entries by cascade), registration codes whose
+ * expires_at < now (their queue entries by cascade), registration codes whose
  * expires_at <= now (used or not), and messages no queue entry references.
  * Connected sessions (expires_at NULL) and messages without expiry stay.
  */
@@ -33,13 +33,13 @@ result<cleanup_result> database::cleanup(std::int64_t now) {
   }
   cleanup_result out;
   auto sessions =
-      delete_rows(*conn_, "DELETE FROM sessions WHERE expires_at IS NOT NULL AND expires_at <= ?", now);
+      delete_rows(*conn_, "DELETE FROM sessions WHERE expires_at IS NOT NULL AND expires_at < ?", now);
   if (!sessions) {
     return sessions.error();
   }
   out.sessions = *sessions;
   auto messages =
-      delete_rows(*conn_, "DELETE FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?", now);
+      delete_rows(*conn_, "DELETE FROM messages WHERE expires_at IS NOT NULL AND expires_at < ?", now);
   if (!messages) {
     return messages.error();
   }

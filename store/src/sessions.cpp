@@ -4,7 +4,7 @@
  * Rules enforced here: a session is keyed by (tenant, client_id); updating a
  * session keeps its created_at; subscriptions and queue entries exist only
  * for an existing session (deleting it cascades); load_sessions skips
- * sessions and messages whose expires_at <= now and reads everything in one
+ * sessions and messages whose expires_at < now and reads everything in one
  * read transaction so the snapshot is consistent while the writer runs.
  */
 #include "portcullis/store/database.hpp"
@@ -157,7 +157,7 @@ result<void> load_session_rows(detail::connection& conn, std::int64_t now, sessi
         out.sessions.push_back(std::move(s));
       },
       "SELECT tenant, client_id, created_at, disconnected_at, expires_at, next_packet_id FROM sessions"
-      " WHERE expires_at IS NULL OR expires_at > ? ORDER BY tenant, client_id",
+      " WHERE expires_at IS NULL OR expires_at >= ? ORDER BY tenant, client_id",
       now);
 }
 
@@ -192,7 +192,7 @@ result<void> load_queue_rows(detail::connection& conn, std::int64_t now, session
         out.sessions[found->second].queue.push_back(entry);
       },
       "SELECT q.tenant, q.client_id, q.seq, q.message_id, q.packet_id, q.dup FROM queue q"
-      " JOIN messages m ON m.id = q.message_id WHERE m.expires_at IS NULL OR m.expires_at > ?"
+      " JOIN messages m ON m.id = q.message_id WHERE m.expires_at IS NULL OR m.expires_at >= ?"
       " ORDER BY q.tenant, q.client_id, q.seq",
       now);
 }
@@ -209,7 +209,7 @@ result<void> load_message_rows(detail::connection& conn, std::int64_t now, sessi
                                 st.get_optional_int64(6)});
       },
       "SELECT id, tenant, topic, payload, qos, created_at, expires_at FROM messages"
-      " WHERE expires_at IS NULL OR expires_at > ? ORDER BY id",
+      " WHERE expires_at IS NULL OR expires_at >= ? ORDER BY id",
       now);
 }
 

@@ -127,3 +127,36 @@ def test_qos0_is_not_held_back_by_a_full_inflight_window(broker_factory):
     finally:
         sub.close()
         pub.close()
+
+
+def test_a_session_is_not_expired_early_whatever_the_second_it_disconnected_in(broker_factory):
+    """Expiry counts from the disconnect to the millisecond: a session that disconnects late in
+    a wall-clock second (x.9 s) is still there 2.8 s later with a 3 s expiry, and gone after
+    it. (Counted in whole seconds it went at x+3.0 s, 2.1 s after the disconnect.)"""
+    from mqtt_helpers import raw_disconnect_and_wait
+    broker = broker_factory({"limits": {"session_expiry_seconds": 3}})
+    port = broker.port()
+    from mqtt_helpers import RawClient
+    ids = ("early-expiry-check-a", "early-expiry-check-b")
+    raws = []
+    for cid in ids:
+        c = raw_connected(port, cid, clean=False)
+        c.subscribe([("early/x", 1)])
+        raws.append(c)
+    while time.time() % 1.0 < 0.85:  # late in a second
+        time.sleep(0.01)
+    t0 = time.monotonic()
+    for cid, raw in zip(ids, raws):
+        raw_disconnect_and_wait(broker, raw, cid)
+
+    def present(cid):
+        c = RawClient(port)
+        rc, session_present = c.connect(cid, clean=False)
+        assert rc == 0
+        c.close()
+        return session_present
+
+    time.sleep(max(0.0, t0 + 2.8 - time.monotonic()))
+    assert present(ids[0]), "the session expired before session_expiry_seconds"
+    time.sleep(max(0.0, t0 + 3.0 + 2.0 - time.monotonic()))  # expiry, the 1 s sweep period, slack
+    assert not present(ids[1]), "the session outlived session_expiry_seconds"

@@ -89,10 +89,12 @@ TEST_CASE("persistent session outlives its connection and resumes", "[registry]"
   REQUIRE(m.sessions_persistent.load() == 1);
 
   // Expiry only applies while offline.
-  REQUIRE(reg.sweep(1'000'000, 10) == 0);
-  reg.release(again.s, b.get(), 200);
-  REQUIRE(reg.sweep(209, 10) == 0);
-  REQUIRE(reg.sweep(210, 10) == 1);
+  REQUIRE(reg.sweep(1'000'000'000, 10) == 0);
+  // Released at 200.9 s (epoch ms): expiry is counted in milliseconds, never early.
+  reg.release(again.s, b.get(), 200'900);
+  REQUIRE(reg.sweep(210'000, 10) == 0);
+  REQUIRE(reg.sweep(210'899, 10) == 0);
+  REQUIRE(reg.sweep(210'900, 10) == 1);
   REQUIRE(reg.size() == 0);
   REQUIRE(r.subscription_count() == 0);
 }

@@ -250,7 +250,11 @@ TEST_CASE("load_sessions skips expired sessions and messages", "[store][sessions
   REQUIRE(db->apply({upsert_session_op{make_session("live")}, upsert_session_op{make_session("old", t0 + 100)},
                      add_subscription_op{tenant, "old", {"a", 1}}, make_message("keep", {"live", "old"}),
                      make_message("only-old", {"old"}), make_message("stale", {"live"}, 0, t0 + 50)}));
-  auto snap = db->load_sessions(t0 + 100);
+  // Times are whole seconds: in its expiry second a session is still there (never early).
+  auto boundary = db->load_sessions(t0 + 100);
+  REQUIRE(boundary);
+  CHECK(boundary->sessions.size() == 2);
+  auto snap = db->load_sessions(t0 + 101);
   REQUIRE(snap);
   REQUIRE(snap->sessions.size() == 1);
   CHECK(snap->sessions[0].session.client_id == "live");
@@ -282,10 +286,15 @@ TEST_CASE("cleanup removes expired sessions, expired messages and orphans", "[st
     CHECK(none->messages == 0);
     CHECK(none->orphan_messages == 1);
 
-    auto cleaned = db->cleanup(t0 + 100);
+    auto boundary = db->cleanup(t0 + 100);  // the expiry second itself: nothing goes early
+    REQUIRE(boundary);
+    CHECK(boundary->sessions == 0);
+    CHECK(boundary->messages == 1);  // stale (expired at t0 + 50)
+
+    auto cleaned = db->cleanup(t0 + 101);
     REQUIRE(cleaned);
     CHECK(cleaned->sessions == 1);
-    CHECK(cleaned->messages == 1);
+    CHECK(cleaned->messages == 0);
     CHECK(cleaned->orphan_messages == 0);  // the trigger already released only-old
     auto stats = db->stats();
     CHECK(stats->sessions == 1);
