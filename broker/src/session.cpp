@@ -125,15 +125,26 @@ std::int64_t session::disconnected_at_ms() const {
   return disconnected_at_ms_;
 }
 
-std::uint16_t session::allocate_packet_id() {
+std::uint16_t session::allocate_packet_id(std::int64_t store_id) {
   // In-flight ids are unique; the window is small, so a linear check is cheapest.
+  auto in_use = [this](std::uint16_t id) {
+    for (std::size_t i = 0; i < inflight_.size(); ++i) {
+      if (inflight_[i].packet_id == id) return true;
+    }
+    return false;
+  };
+  if (persistent_ && store_id > 0) {
+    // Every QoS 1 message for a persistent subscriber has a store id (assigned at publish,
+    // kept across restarts). Only if another in-flight message holds that id (their store
+    // ids 65535 apart) does the counter below choose.
+    auto derived = static_cast<std::uint16_t>(store_id % 65535 + 1);
+    if (!in_use(derived)) return derived;
+  }
   while (true) {
     std::uint16_t id = next_packet_id_++;
     if (next_packet_id_ == 0) next_packet_id_ = 1;
     if (id == 0) continue;
-    bool used = false;
-    for (std::size_t i = 0; i < inflight_.size() && !used; ++i) used = inflight_[i].packet_id == id;
-    if (!used) return id;
+    if (!in_use(id)) return id;
   }
 }
 
@@ -159,7 +170,7 @@ void session::collect(std::vector<outgoing>& out, std::size_t max, const session
       out.push_back({std::move(q.msg), 0, 0, false});
     } else {
       if (inflight_.size() >= limits.max_inflight) break;
-      std::uint16_t id = allocate_packet_id();
+      std::uint16_t id = allocate_packet_id(q.msg->store_id);
       inflight_.push_back({id, q.msg, true});
       if (inflight_.size() >= limits.max_inflight) window_full_at_ms_ = steady_ms();
       out.push_back({std::move(q.msg), id, 1, q.dup});

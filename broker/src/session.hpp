@@ -154,7 +154,10 @@ class session {
     bool dup;
   };
   using waiter_list = std::vector<std::weak_ptr<session_owner>>;
-  std::uint16_t allocate_packet_id();
+  /// A free packet id for a new in-flight message. For a message of a persistent session the
+  /// id follows from its store id, so that after a restart it is redelivered with the id it
+  /// had before (MQTT-4.4.0-1) without writing ids to the store.
+  std::uint16_t allocate_packet_id(std::int64_t store_id);
   void notify_waiters_locked();
   /// Woken for new messages qos0_progress_window ago and not collected since:
   /// the connection cannot write (its socket is full), it is not keeping up.

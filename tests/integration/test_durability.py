@@ -135,3 +135,48 @@ def test_a_subscription_change_acknowledged_before_a_kill9_survives_it(broker_fa
         except TimeoutError:
             pass
         c.close()
+
+
+def _publish_fields(p):
+    """(topic, packet id, payload, dup) of a QoS 1 PUBLISH read by RawClient."""
+    n = int.from_bytes(p.body[:2], "big")
+    topic = p.body[2:2 + n].decode()
+    pid = int.from_bytes(p.body[2 + n:4 + n], "big")
+    return topic, pid, p.body[4 + n:], bool(p.flags & 0x08)
+
+
+def test_unacknowledged_messages_keep_their_packet_ids_across_a_restart(broker_factory):
+    """MQTT-4.4.0-1: on reconnect with CleanSession=0 the unacknowledged PUBLISHes are re-sent
+    with their original packet ids, also after the broker was stopped (SIGTERM) or killed."""
+    from mqtt_helpers import PUBLISH, RawClient, connected_client, puback_packet, raw_disconnect_and_wait
+    broker = broker_factory()
+    for how in ("sigterm", "sigkill"):
+        cid = f"pid-keeper-{how}-0001"
+        topic = f"pid/{how}"
+        sub = RawClient(broker.port())
+        assert sub.connect(cid, clean=False)[0] == 0
+        sub.subscribe([(topic, 1)])
+        pub = connected_client(broker.port(), f"pid-pub-{how}-00001")
+        for i in range(5):  # acknowledged: the broker's id counter moves on
+            pub.publish(topic, f"warm-{i}".encode(), qos=1)
+            _, pid, _, _ = _publish_fields(sub.expect(PUBLISH))
+            sub.send(puback_packet(pid))
+        for i in range(3):
+            pub.publish(topic, f"open-{i}".encode(), qos=1)
+        pub.close()
+        first = [_publish_fields(sub.expect(PUBLISH)) for _ in range(3)]  # not acknowledged
+        raw_disconnect_and_wait(broker, sub, cid, abrupt=True)
+        if how == "sigterm":
+            broker.restart()
+        else:
+            broker.kill()
+            broker.start()
+        again = RawClient(broker.port())
+        assert again.connect(cid, clean=False) == (0, True)
+        resent = [_publish_fields(again.expect(PUBLISH)) for _ in range(3)]
+        assert [(t, pid, payload) for t, pid, payload, _ in resent] == \
+            [(t, pid, payload) for t, pid, payload, _ in first], (how, first, resent)
+        assert all(dup for *_, dup in resent), resent
+        for _, pid, _, _ in resent:
+            again.send(puback_packet(pid))
+        raw_disconnect_and_wait(broker, again, cid)

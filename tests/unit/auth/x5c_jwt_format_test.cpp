@@ -147,10 +147,10 @@ TEST_CASE("jwt.format", "[auth][x5c]") {
     const std::size_t base = b.build().size();
     REQUIRE(base < 20 * 1024);
     b.set_claim("pad", quote(std::string((22 * 1024 - base) * 3 / 4 - 16, 'x')));  // base64url: 4/3
-    auto token = b.build();
-    REQUIRE(token.size() > 20 * 1024);
-    REQUIRE(token.size() < 23 * 1024);
-    CHECK(verify(token).has_value());
+    auto big = b.build();
+    REQUIRE(big.size() > 20 * 1024);
+    REQUIRE(big.size() < 23 * 1024);
+    CHECK(verify(big).has_value());
   }
   SECTION("password over 64 KiB (MQTT's own limit)") {
     b.set_claim("pad", quote(std::string(65 * 1024, 'x')));

@@ -215,3 +215,47 @@ TEST_CASE("a QoS 1 subscriber that acknowledges nothing stops pacing publishers"
   s.collect(out, 8, lim, 0);  // the freed slot is used: the window is full again, just now
   CHECK(s.deliver(make_message("a", "z", 1), 1, lim, pub.get()).congested);
 }
+
+TEST_CASE("a persistent session's packet ids follow the store ids, so a restart keeps them", "[session]") {
+  metrics m;
+  auto with_id = [](std::int64_t id) -> message_ptr {
+    auto msg = std::make_shared<message>(*make_message("a", "x", 1));  // shares the frame
+    msg->store_id = id;
+    return msg;
+  };
+  session s("t", "c", true, m);
+  auto owner = std::make_shared<fake_owner>();
+  s.attach(owner);
+  s.deliver(with_id(5), 1, {});
+  s.deliver(with_id(70'000), 1, {});
+  s.deliver(with_id(5 + 65'535), 1, {});  // would take 6 as well: already in flight
+  std::vector<outgoing> out;
+  s.collect(out, 10, {}, 0);
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].packet_id == 6);
+  CHECK(out[1].packet_id == 70'000 % 65'535 + 1);
+  CHECK(out[2].packet_id != 6);
+  CHECK(out[2].packet_id != out[1].packet_id);
+
+  // The same messages restored after a restart (another session object, fresh counters)
+  // get the same ids.
+  session restored("t", "c", true, m);
+  restored.restore_message(with_id(5));
+  restored.restore_message(with_id(70'000));
+  restored.attach(owner);
+  std::vector<outgoing> again;
+  restored.collect(again, 10, {}, 0);
+  REQUIRE(again.size() == 2);
+  CHECK(again[0].packet_id == 6);
+  CHECK(again[1].packet_id == out[1].packet_id);
+  CHECK(again[0].dup);
+
+  // A clean session counts from 1 whatever the store id.
+  session clean("t", "d", false, m);
+  clean.attach(owner);
+  clean.deliver(with_id(5), 1, {});
+  std::vector<outgoing> c;
+  clean.collect(c, 10, {}, 0);
+  REQUIRE(c.size() == 1);
+  CHECK(c[0].packet_id == 1);
+}
