@@ -353,15 +353,6 @@ std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, co
                                            label(chain, chain.size() - 1) + "; send it in x5c");
     return std::nullopt;
   }
-  if (policy.max_path != 0 && !presented && chain.size() + 1 > policy.max_path) {
-    // The CA above the last certificate would make the chain longer than x5c may be: the
-    // tenant CA must then be one of the certificates sent.
-    log.fail(reason::x5c_no_tenant_ca, "CA " + anchor->info.id + " is not in the chain and above " +
-                                           std::to_string(chain.size()) + " certificates it would make a chain of " +
-                                           std::to_string(chain.size() + 1) + " (at most " +
-                                           std::to_string(policy.max_path) + "; send the tenant CA in x5c)");
-    return std::nullopt;
-  }
   log.pass_lazy(reason::x5c_no_tenant_ca, [&] { return "CA " + anchor->info.id + " of tenant " + anchor->info.tenant; });
   chain_facts facts;
   facts.not_before = INT64_MIN;

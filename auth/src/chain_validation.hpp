@@ -42,9 +42,6 @@ struct chain_policy {
   /// contains a CA certificate currently registered for a tenant"; seed 000 "Contains TenantCA
   /// Certificate"). Off for mTLS, whose clients usually send their certificate alone.
   bool anchor_presented = false;
-  /// Longest chain, the tenant CA included, when that CA is not among the certificates sent;
-  /// 0 = no limit.
-  std::size_t max_path = 0;
 };
 
 /// Decodes the x5c header value into DER blobs (jwt.x5c: array of 1–3 strings, strict

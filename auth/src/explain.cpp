@@ -3,8 +3,6 @@
 
 #include "portcullis/auth/explain.hpp"
 
-#include <algorithm>
-
 #include "base64.hpp"
 #include "chain_validation.hpp"
 #include "jws.hpp"
@@ -21,11 +19,7 @@ std::vector<rule_result> explain_x5c_jwt(std::string_view username, std::string_
   std::vector<rule_result> results;
   detail::rule_log log(&results);
   auto id = detail::run_x5c_jwt_checks(username, password, client_id, store, options, now, nullptr, log);
-  if (accepted != nullptr) {
-    bool all_passed = !results.empty() && std::all_of(results.begin(), results.end(),
-                                                      [](const rule_result& r) { return r.passed; });
-    *accepted = all_passed ? std::move(id) : std::nullopt;
-  }
+  if (accepted != nullptr) *accepted = std::move(id);  // none unless every rule passed
   detail::drain_errors();
   return results;
 }

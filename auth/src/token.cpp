@@ -91,18 +91,6 @@ boost::system::result<std::string, std::string> mint_x5c_jwt(const mint_request&
   // writes its issuer there), then the chain files; a certificate given twice goes in once.
   rapidjson::Value x5c(rapidjson::kArrayType);
   std::vector<std::string> added;
-  auto add = [&](X509* cert) -> boost::system::result<void, std::string> {
-    auto b64 = der_base64(cert);
-    if (!b64) {
-      return detail::text_error{b64.error()};
-    }
-    if (std::find(added.begin(), added.end(), *b64) != added.end()) {
-      return {};
-    }
-    x5c.PushBack(rapidjson::Value(b64->c_str(), a), a);
-    added.push_back(std::move(*b64));
-    return {};
-  };
   std::vector<std::string> pems{request.cert_pem};
   pems.insert(pems.end(), request.chain_pems.begin(), request.chain_pems.end());
   for (std::size_t i = 0; i < pems.size(); ++i) {
@@ -111,8 +99,13 @@ boost::system::result<std::string, std::string> mint_x5c_jwt(const mint_request&
       return detail::text_error{i == 0 ? "certificate: not PEM certificates" : "chain: not PEM certificates"};
     }
     for (const auto& cert : *certs) {
-      if (auto r = add(cert.get()); !r) {
-        return detail::text_error{r.error()};
+      auto b64 = der_base64(cert.get());
+      if (!b64) {
+        return detail::text_error{b64.error()};
+      }
+      if (std::find(added.begin(), added.end(), *b64) == added.end()) {
+        x5c.PushBack(rapidjson::Value(b64->c_str(), a), a);
+        added.push_back(std::move(*b64));
       }
     }
   }

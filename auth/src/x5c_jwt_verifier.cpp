@@ -70,7 +70,7 @@ std::optional<chain_facts> certificate_stage(const parsed_jws& jws, const trust_
     device_key_out.reset(k);
   }
   drain_errors();
-  auto facts = validate_chain(*chain, store, now, chain_policy{.anchor_presented = true, .max_path = max_x5c_certificates}, log);
+  auto facts = validate_chain(*chain, store, now, chain_policy{.anchor_presented = true}, log);
   if (facts && cache != nullptr && !log.failed()) {
     chain_cache_access::insert(*cache, key, *facts, now);
   }

@@ -273,13 +273,11 @@ result<std::vector<binding_record>> database::list_bindings() {
 }
 
 result<std::vector<agent_record>> database::list_agents(const std::string& tenant) {
-  return conn_->collect<agent_record>([](detail::statement& st) { return read_agent(st); },
-                               PORTCULLIS_AGENT_SELECT "WHERE a.tenant = ? ORDER BY a.created_at, a.id", tenant);
+  return list_agents(tenant, std::nullopt, 0);
 }
 
 result<std::vector<agent_record>> database::list_agents(const std::string& tenant,
                                                        const std::optional<std::string>& after, std::size_t limit) {
-  if (!after && limit == 0) return list_agents(tenant);
   // SQLite binds a LIMIT of -1 as "no limit".
   auto lim = limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit);
   if (!after) {

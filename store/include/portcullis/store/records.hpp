@@ -43,7 +43,6 @@ struct asset_record {
   std::string description;
 };
 
-/// An agent with its binding (subject DN, certificate) and asset (SPEC §4.1, §4.3).
 /// A device seen at `at` (epoch s): at its connect, at its disconnect.
 struct agent_seen {
   std::string tenant;
@@ -51,6 +50,7 @@ struct agent_seen {
   std::int64_t at = 0;
 };
 
+/// An agent with its binding (subject DN, certificate) and asset (SPEC §4.1, §4.3).
 struct agent_record {
   std::string id;  ///< = asset id
   std::string tenant;
