@@ -57,7 +57,8 @@ bool usable(const chain_facts& facts, const trust_store& store, std::int64_t now
 }  // namespace
 
 std::optional<chain_facts> chain_cache_access::lookup(chain_cache& cache, const std::string& key,
-                                                      const trust_store& store, std::int64_t now) {
+                                                      const trust_store& store, std::int64_t now,
+                                                      bool count_miss) {
   auto& p = *cache.impl_;
   {
     std::shared_lock lock(p.mutex);
@@ -66,7 +67,7 @@ std::optional<chain_facts> chain_cache_access::lookup(chain_cache& cache, const 
       return it->second;
     }
   }
-  p.misses.fetch_add(1, std::memory_order_relaxed);
+  if (count_miss) p.misses.fetch_add(1, std::memory_order_relaxed);
   return std::nullopt;
 }
 

@@ -10,9 +10,10 @@
 namespace portcullis::auth::detail {
 
 struct chain_cache_access {
-  /// The cached facts when still usable at `now` against `store`; counts a hit or a miss.
+  /// The cached facts when still usable at `now` against `store`; counts a hit or a miss
+  /// (not a miss when `count_miss` is false: a probe whose miss is looked up again later).
   static std::optional<chain_facts> lookup(chain_cache& cache, const std::string& key, const trust_store& store,
-                                           std::int64_t now);
+                                           std::int64_t now, bool count_miss = true);
   static void insert(chain_cache& cache, const std::string& key, const chain_facts& facts, std::int64_t now);
 };
 

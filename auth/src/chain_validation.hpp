@@ -32,6 +32,9 @@ struct chain_facts {
   /// The library context the device key was decoded in (parse_der: the validating thread's).
   /// The signature is verified there: another context would export the key into itself first.
   OSSL_LIB_CTX* key_libctx = nullptr;
+  /// RS256 verification with device_key, set up once (make_rs256_context); nullptr for a key
+  /// that cannot verify RS256, and for mTLS (the handshake proved the key).
+  std::shared_ptr<const EVP_PKEY_CTX> rs256;
 };
 
 struct chain_policy {

@@ -4,6 +4,8 @@
 
 #include "jws.hpp"
 
+#include <array>
+
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
@@ -285,7 +287,38 @@ void check_tenant(const claim_values& values, const std::string& ca_tenant, rule
                 quoted(ca_tenant) + ")");
 }
 
-void check_signature(const parsed_jws& jws, EVP_PKEY* key, OSSL_LIB_CTX* libctx, rule_log& log) {
+namespace {
+
+void log_signature(const parsed_jws& jws, int rc, rule_log& log) {
+  log.check(rc == 1, reason::jwt_signature,
+            rc == 1 ? "RS256 signature verifies with the device key"
+                    : "RS256 signature (" + std::to_string(jws.signature.size()) +
+                          " bytes) does not verify with the device key");
+}
+
+bool usable_rs256_key(EVP_PKEY* key) {
+  return EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA && EVP_PKEY_get_bits(key) >= min_rsa_bits;
+}
+
+}  // namespace
+
+std::shared_ptr<const EVP_PKEY_CTX> make_rs256_context(EVP_PKEY* key, OSSL_LIB_CTX* libctx) {
+  if (key == nullptr || !usable_rs256_key(key)) {
+    return nullptr;
+  }
+  evp_pkey_ctx_ptr ctx(EVP_PKEY_CTX_new_from_pkey(libctx, key, nullptr));
+  if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1 || EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) <= 0 ||
+      EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) <= 0) {
+    drain_errors();
+    return nullptr;
+  }
+  return std::shared_ptr<const EVP_PKEY_CTX>(ctx.release(), [](const EVP_PKEY_CTX* c) {
+    EVP_PKEY_CTX_free(const_cast<EVP_PKEY_CTX*>(c));
+  });
+}
+
+void check_signature(const parsed_jws& jws, EVP_PKEY* key, OSSL_LIB_CTX* libctx, rule_log& log,
+                     const EVP_PKEY_CTX* prepared) {
   if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
     log.fail(reason::jwt_signature, "device key is not RSA (RS256 needs RSA)");
     return;
@@ -295,6 +328,21 @@ void check_signature(const parsed_jws& jws, EVP_PKEY* key, OSSL_LIB_CTX* libctx,
                                         " bits, at least 2048 required");
     return;
   }
+  const auto* input = reinterpret_cast<const unsigned char*>(jws.signing_input.data());
+  if (const EVP_MD* sha256 = thread_sha256(); prepared != nullptr && sha256 != nullptr) {
+    // The same check as below: the PKCS#1 v1.5 encoding of the SHA-256 digest of the signing
+    // input must be what the signature opens to with the device key.
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int digest_len = 0;
+    evp_pkey_ctx_ptr ctx(EVP_PKEY_CTX_dup(prepared));
+    if (ctx && EVP_Digest(input, jws.signing_input.size(), digest.data(), &digest_len, sha256, nullptr) == 1) {
+      int rc = EVP_PKEY_verify(ctx.get(), jws.signature.data(), jws.signature.size(), digest.data(), digest_len);
+      drain_errors();
+      log_signature(jws, rc, log);
+      return;
+    }
+    drain_errors();  // the long way below
+  }
   evp_md_ctx_ptr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
   if (!ctx || EVP_DigestVerifyInit_ex(ctx.get(), &pctx, "SHA256", libctx, nullptr, key, nullptr) != 1 ||
@@ -302,13 +350,9 @@ void check_signature(const parsed_jws& jws, EVP_PKEY* key, OSSL_LIB_CTX* libctx,
     log.fail(reason::internal, with_errors("cannot set up RS256 verification"));
     return;
   }
-  int rc = EVP_DigestVerify(ctx.get(), jws.signature.data(), jws.signature.size(),
-                            reinterpret_cast<const unsigned char*>(jws.signing_input.data()), jws.signing_input.size());
+  int rc = EVP_DigestVerify(ctx.get(), jws.signature.data(), jws.signature.size(), input, jws.signing_input.size());
   drain_errors();
-  log.check(rc == 1, reason::jwt_signature,
-            rc == 1 ? "RS256 signature verifies with the device key"
-                    : "RS256 signature (" + std::to_string(jws.signature.size()) +
-                          " bytes) does not verify with the device key");
+  log_signature(jws, rc, log);
 }
 
 }  // namespace portcullis::auth::detail

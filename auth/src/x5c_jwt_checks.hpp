@@ -15,7 +15,7 @@ namespace portcullis::auth::detail {
 std::optional<identity> run_x5c_jwt_checks(std::string_view username, std::string_view password,
                                            std::string_view client_id, const trust_store& store,
                                            const x5c_options& options, std::int64_t now, chain_cache* cache,
-                                           rule_log& log);
+                                           rule_log& log, bool* needs_validation = nullptr);
 
 /// client_id.length, shared with mTLS.
 bool check_client_id_length(std::string_view client_id, std::size_t min, std::size_t max, rule_log& log);

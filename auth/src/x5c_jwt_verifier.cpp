@@ -71,6 +71,9 @@ std::optional<chain_facts> certificate_stage(const parsed_jws& jws, const trust_
   }
   drain_errors();
   auto facts = validate_chain(*chain, store, now, chain_policy{.anchor_presented = true}, log);
+  if (facts && !log.failed()) {
+    facts->rs256 = make_rs256_context(facts->device_key.get(), facts->key_libctx);
+  }
   if (facts && cache != nullptr && !log.failed()) {
     chain_cache_access::insert(*cache, key, *facts, now);
   }
@@ -82,7 +85,7 @@ std::optional<chain_facts> certificate_stage(const parsed_jws& jws, const trust_
 std::optional<identity> run_x5c_jwt_checks(std::string_view username, std::string_view password,
                                            std::string_view client_id, const trust_store& store,
                                            const x5c_options& options, std::int64_t now, chain_cache* cache,
-                                           rule_log& log) {
+                                           rule_log& log, bool* needs_validation) {
   log.check(username == options.username, reason::auth_username,
             username == options.username ? "username is the certificate bearer name"
                                          : "username is not \"" + options.username + "\"");
@@ -96,7 +99,11 @@ std::optional<identity> run_x5c_jwt_checks(std::string_view username, std::strin
   std::optional<chain_facts> cached;
   if (cache != nullptr && password.size() <= max_password_bytes) {
     key = x5c_key(jws_header_part(password));
-    cached = chain_cache_access::lookup(*cache, key, store, now);
+    cached = chain_cache_access::lookup(*cache, key, store, now, needs_validation == nullptr);
+  }
+  if (!cached && needs_validation != nullptr) {
+    *needs_validation = true;  // the caller validates elsewhere (verify_x5c_jwt_cached)
+    return std::nullopt;
   }
   auto jws = parse_jws(password, log, !cached);
   if (!jws) {
@@ -140,7 +147,7 @@ std::optional<identity> run_x5c_jwt_checks(std::string_view username, std::strin
     if (log.stop()) {
       return std::nullopt;
     }
-    check_signature(*jws, facts->device_key.get(), facts->key_libctx, log);
+    check_signature(*jws, facts->device_key.get(), facts->key_libctx, log, facts->rs256.get());
   } else if (device_key) {
     // explain mode: report it despite the chain (the key was parsed in this thread)
     check_signature(*jws, device_key.get(), key_libctx(device_key.get()), log);
@@ -160,6 +167,26 @@ boost::system::result<identity, auth_failure> verify_x5c_jwt(std::string_view us
   detail::rule_log log;
   auto id = detail::run_x5c_jwt_checks(username, password, client_id, store, options, now, cache, log);
   detail::drain_errors();  // belt and braces: nothing stays queued for the next call on this thread
+  if (!id) {
+    if (log.failed()) {
+      return log.failure();
+    }
+    return auth_failure{reason::internal, "verification ended without a result"};
+  }
+  return std::move(*id);
+}
+
+std::optional<boost::system::result<identity, auth_failure>> verify_x5c_jwt_cached(
+    std::string_view username, std::string_view password, std::string_view client_id, const trust_store& store,
+    const x5c_options& options, std::int64_t now, chain_cache& cache) {
+  detail::rule_log log;
+  bool needs_validation = false;
+  auto id = detail::run_x5c_jwt_checks(username, password, client_id, store, options, now, &cache, log,
+                                       &needs_validation);
+  detail::drain_errors();
+  if (needs_validation) {
+    return std::nullopt;
+  }
   if (!id) {
     if (log.failed()) {
       return log.failure();

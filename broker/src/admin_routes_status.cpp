@@ -29,6 +29,12 @@ http_response health() {
 http_response render_metrics(admin_state& state) {
   auto& b = state.ctx.broker;
   std::string text = b.stats.render(b.sessions.size(), b.routes.subscription_count());
+  text += "# HELP portcullis_worker_connections Open MQTT connections per I/O worker thread.\n"
+          "# TYPE portcullis_worker_connections gauge\n";
+  for (std::size_t i = 0; i < state.ctx.workers.size(); ++i) {
+    text += "portcullis_worker_connections{worker=\"" + std::to_string(i) + "\"} " +
+            std::to_string(state.ctx.workers.at(i).load()) + "\n";
+  }
   text += "# HELP portcullis_store_backlog Store jobs queued for the store thread.\n"
           "# TYPE portcullis_store_backlog gauge\n";
   text += "portcullis_store_backlog " + std::to_string(state.ctx.store.backlog()) + "\n";

@@ -56,6 +56,25 @@ std::string endpoint_string(const tcp::endpoint& ep) {
   return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
 }
 
+std::string remote_string(const sockaddr_storage& peer, socklen_t peer_len) {
+  if ((peer.ss_family != AF_INET && peer.ss_family != AF_INET6) || peer_len > sizeof peer) return "unknown";
+  tcp::endpoint ep;
+  std::memcpy(ep.data(), &peer, peer_len);
+  ep.resize(peer_len);
+  return endpoint_string(ep);
+}
+
+/// Closes an acceptor whose socket other descriptors (dup) still refer to. Asio's close()
+/// leaves the deregistration to close(2), but epoll forgets a registration only when the last
+/// descriptor of the socket is closed: this reactor would go on reporting the socket's events
+/// for a state object Asio has recycled. release() deregisters (EPOLL_CTL_DEL) first.
+void close_shared(tcp::acceptor& a) {
+  if (!a.is_open()) return;
+  boost::system::error_code ec;
+  int fd = a.release(ec);
+  if (!ec && fd >= 0) ::close(fd);
+}
+
 /// An accepted descriptor on its way to a worker: closed if the handler carrying it is
 /// destroyed unrun (a worker stopping).
 class accepted_fd {
@@ -127,6 +146,19 @@ class data_dir_lock {
 }  // namespace
 
 struct server::impl {
+  /// A plain TCP listener as one worker sees it: the listening socket (a duplicate of the
+  /// control thread's descriptor, registered with the worker's own reactor), on which the
+  /// worker accepts on its own thread. A connection then starts where it was accepted: no
+  /// hand-off from the control thread, no wake-up of a second thread per connect (a storm of
+  /// short connections is mostly that). Every worker waits on the one socket, so a new
+  /// connection wakes all of them, and whichever runs first takes it: a busy worker accepts
+  /// less. worker_pool::pick keeps the long-lived connections balanced all the same.
+  struct worker_acceptor {
+    worker* w;
+    tcp::acceptor acceptor;
+    asio::steady_timer backoff;  // after EMFILE & co., as the control thread's below
+  };
+
   struct mqtt_listener {
     const listener_config* cfg;
     std::size_t index;
@@ -137,7 +169,13 @@ struct server::impl {
     // One TLS context per worker, each in its own OpenSSL library context (tls_context.hpp).
     // Empty for plain TCP. Replaced on SIGHUP; read and written on the control thread only.
     std::vector<std::shared_ptr<asio::ssl::context>> tls;
+    // Plain TCP: one per worker, and the control thread does not accept (see worker_acceptor).
+    // TLS listeners are accepted on the control thread, where SIGHUP replaces their contexts:
+    // their connects cost a handshake, next to which the hand-off is noise.
+    std::vector<std::unique_ptr<worker_acceptor>> local;
   };
+
+  enum class accept_turn { drained, more, failed };
 
   explicit impl(config c)
       : cfg(std::make_shared<const config>(std::move(c))),
@@ -166,7 +204,12 @@ struct server::impl {
   void bind_listeners();
   void write_ports();
   void do_accept(mqtt_listener& l);
+  void do_accept_local(mqtt_listener& l, worker_acceptor& a);
+  template <class OnFd>
+  accept_turn accept_some(mqtt_listener& l, int listen_fd, int max, OnFd&& on_fd);
+  bool over_connection_limit(int fd);
   void on_accept(mqtt_listener& l, int fd, const sockaddr_storage& peer, socklen_t peer_len);
+  void on_accept_local(mqtt_listener& l, worker& local, int fd, const sockaddr_storage& peer, socklen_t peer_len);
   void wait_signal();
   void reload();
   void schedule_housekeeping();
@@ -185,7 +228,7 @@ void server::impl::bind_listeners() {
     if (lc.protocol != "mqtt") continue;  // the admin listener is bound by the admin API
     boost::system::error_code ec;
     tcp::endpoint ep = listen_endpoint(lc, i, control);
-    auto l = std::make_unique<mqtt_listener>(mqtt_listener{&lc, i, tcp::acceptor(control), asio::steady_timer(control), {}});
+    auto l = std::make_unique<mqtt_listener>(mqtt_listener{&lc, i, tcp::acceptor(control), asio::steady_timer(control), {}, {}});
     if (lc.tls) l->tls = make_tls_contexts(lc, i, workers.size());
     l->acceptor.open(ep.protocol(), ec);
     if (!ec) l->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
@@ -195,16 +238,37 @@ void server::impl::bind_listeners() {
     if (!ec) l->acceptor.listen(65535, ec);
     if (!ec) l->acceptor.non_blocking(true, ec);  // do_accept drains the queue with accept4
     if (ec) throw config_error(key, "cannot listen on " + lc.bind + ": " + ec.message());
-    std::uint16_t port = l->acceptor.local_endpoint().port();
-    ports[lc.name] = port;
+    if (!lc.tls) {
+      for (std::size_t w = 0; w < workers.size(); ++w) {
+        auto& wk = workers.at(w);
+        auto a = std::make_unique<worker_acceptor>(
+            worker_acceptor{&wk, tcp::acceptor(wk.context()), asio::steady_timer(wk.context())});
+        int dup = ::fcntl(l->acceptor.native_handle(), F_DUPFD_CLOEXEC, 0);
+        if (dup < 0) {
+          ec.assign(errno, boost::system::system_category());
+        } else {
+          a->acceptor.assign(ep.protocol(), dup, ec);
+          if (ec) ::close(dup);  // not taken by the acceptor
+        }
+        if (ec) throw config_error(key, "cannot listen on " + lc.bind + ": " + ec.message());
+        l->local.push_back(std::move(a));
+      }
+    }
+    const tcp::endpoint bound = l->acceptor.local_endpoint();
+    ports[lc.name] = bound.port();
+    if (!l->local.empty()) {
+      // The workers' duplicates hold the socket. Registered with the control thread's reactor
+      // too, this descriptor would wake it for every connection, to do nothing.
+      close_shared(l->acceptor);
+    }
     if (std::find(lc.auth.begin(), lc.auth.end(), "anonymous") != lc.auth.end()) {
       if (!ep.address().is_loopback()) {
         logger("broker")->warn("listener {} accepts anonymous clients on non-loopback address {}", lc.name,
-                               endpoint_string(l->acceptor.local_endpoint()));
+                               endpoint_string(bound));
       }
     }
     logger("broker")->info("listening name={} protocol=mqtt{} address={} auth={}", lc.name, lc.tls ? "+tls" : "",
-                           endpoint_string(l->acceptor.local_endpoint()), fmt::join(lc.auth, ","));
+                           endpoint_string(bound), fmt::join(lc.auth, ","));
     listeners.push_back(std::move(l));
   }
 }
@@ -224,36 +288,43 @@ void server::impl::write_ports() {
 }
 
 // Accepts with accept4 on readiness rather than Asio's async_accept, which registers each new
-// socket with the control thread's reactor only for the worker to deregister it, and costs a
-// getpeername, a getsockname and an ioctl more: five system calls per connection saved. Each
-// wake-up accepts until the queue is empty or after 256 attempts, so that a flood
-// cannot keep signals, the admin API and the other listeners waiting. Each wait re-arms the
-// edge-triggered registration (Asio modifies it), which reports a queue that is still not
-// empty at once.
+// socket with the accepting thread's reactor only for the connection to deregister it, and
+// costs a getpeername, a getsockname and an ioctl more: five system calls per connection
+// saved. Each wake-up accepts until the queue is empty or after `max` connections, so that a
+// flood cannot keep the thread's other work waiting. Each wait re-arms the edge-triggered
+// registration (Asio modifies it), which reports a queue that is still not empty at once.
+template <class OnFd>
+server::impl::accept_turn server::impl::accept_some(mqtt_listener& l, int listen_fd, int max, OnFd&& on_fd) {
+  for (int attempt = 0; attempt < max; ++attempt) {
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof peer;
+    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      on_fd(fd, peer, peer_len);
+      continue;
+    }
+    int err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK) return accept_turn::drained;
+    // That connection is gone already (reset while queued, or a network error pending on it,
+    // which accept(2) reports in its place) or a signal interrupted us: next.
+    if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == ENETDOWN || err == ENOPROTOOPT ||
+        err == EHOSTDOWN || err == ENONET || err == EHOSTUNREACH || err == EOPNOTSUPP || err == ENETUNREACH) {
+      continue;
+    }
+    // Out of file descriptors or memory: log, wait a little, carry on (Asio's
+    // throttling_proxy): never stop accepting for good.
+    logger("broker")->warn("accept on {} failed: {}", l.cfg->name, std::strerror(err));
+    return accept_turn::failed;
+  }
+  return accept_turn::more;
+}
+
 void server::impl::do_accept(mqtt_listener& l) {
   l.acceptor.async_wait(tcp::acceptor::wait_read, [this, &l](const boost::system::error_code& ec) {
     if (ec == asio::error::operation_aborted || stopping) return;
-    constexpr int max_accepts_per_turn = 256;
-    for (int attempt = 0; attempt < max_accepts_per_turn; ++attempt) {
-      sockaddr_storage peer{};
-      socklen_t peer_len = sizeof peer;
-      int fd = ::accept4(l.acceptor.native_handle(), reinterpret_cast<sockaddr*>(&peer), &peer_len,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd >= 0) {
-        on_accept(l, fd, peer, peer_len);
-        continue;
-      }
-      int err = errno;
-      if (err == EAGAIN || err == EWOULDBLOCK) break;
-      // That connection is gone already (reset while queued, or a network error pending on it,
-      // which accept(2) reports in its place) or a signal interrupted us: next.
-      if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == ENETDOWN || err == ENOPROTOOPT ||
-          err == EHOSTDOWN || err == ENONET || err == EHOSTUNREACH || err == EOPNOTSUPP || err == ENETUNREACH) {
-        continue;
-      }
-      // Out of file descriptors or memory: log, wait a little, carry on (Asio's
-      // throttling_proxy): never stop accepting for good.
-      logger("broker")->warn("accept on {} failed: {}", l.cfg->name, std::strerror(err));
+    auto turn = accept_some(l, l.acceptor.native_handle(), 256, [&](int fd, const sockaddr_storage& peer,
+                                                                     socklen_t len) { on_accept(l, fd, peer, len); });
+    if (turn == accept_turn::failed) {
       l.backoff.expires_after(100ms);
       l.backoff.async_wait([this, &l](const boost::system::error_code& wec) {
         if (!wec && !stopping) do_accept(l);
@@ -264,21 +335,59 @@ void server::impl::do_accept(mqtt_listener& l) {
   });
 }
 
-void server::impl::on_accept(mqtt_listener& l, int fd, const sockaddr_storage& peer, socklen_t peer_len) {
-  if (ctx.stats.connections_current.load(std::memory_order_relaxed) >=
+// On the worker's thread. Fewer connections per turn than the control thread takes: this
+// thread also serves its connections.
+void server::impl::do_accept_local(mqtt_listener& l, worker_acceptor& a) {
+  a.acceptor.async_wait(tcp::acceptor::wait_read, [this, &l, &a](const boost::system::error_code& ec) {
+    if (ec == asio::error::operation_aborted || ctx.stopping.load(std::memory_order_relaxed)) return;
+    auto turn = accept_some(l, a.acceptor.native_handle(), 32, [&](int fd, const sockaddr_storage& peer,
+                                                                    socklen_t len) {
+      on_accept_local(l, *a.w, fd, peer, len);
+    });
+    if (turn == accept_turn::failed) {
+      a.backoff.expires_after(100ms);
+      a.backoff.async_wait([this, &l, &a](const boost::system::error_code& wec) {
+        if (!wec && !ctx.stopping.load(std::memory_order_relaxed)) do_accept_local(l, a);
+      });
+      return;
+    }
+    do_accept_local(l, a);
+  });
+}
+
+/// True (and `fd` closed, counted) when the broker already holds limits.max_connections.
+bool server::impl::over_connection_limit(int fd) {
+  if (ctx.stats.connections_current.load(std::memory_order_relaxed) <
       static_cast<std::int64_t>(cfg->limits.max_connections)) {
-    ctx.stats.connections_refused_limit.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  ctx.stats.connections_refused_limit.fetch_add(1, std::memory_order_relaxed);
+  ::close(fd);
+  return true;
+}
+
+void server::impl::on_accept_local(mqtt_listener& l, worker& local, int fd, const sockaddr_storage& peer,
+                                   socklen_t peer_len) {
+  if (ctx.stopping.load(std::memory_order_relaxed)) {
     ::close(fd);
     return;
   }
+  if (over_connection_limit(fd)) return;
   bool v6 = peer.ss_family == AF_INET6;
-  std::string remote = "unknown";
-  if ((peer.ss_family == AF_INET || v6) && peer_len <= sizeof peer) {
-    tcp::endpoint ep;
-    std::memcpy(ep.data(), &peer, peer_len);
-    ep.resize(peer_len);
-    remote = endpoint_string(ep);
+  worker& w = workers.pick(local);
+  if (&w == &local) {
+    make_tcp_connection(ctx, *l.cfg, w, fd, v6, remote_string(peer, peer_len))->start();
+    return;
   }
+  asio::post(w.context(), [this, &l, &w, fd = accepted_fd(fd), v6, remote = remote_string(peer, peer_len)]() mutable {
+    make_tcp_connection(ctx, *l.cfg, w, fd.release(), v6, std::move(remote))->start();
+  });
+}
+
+void server::impl::on_accept(mqtt_listener& l, int fd, const sockaddr_storage& peer, socklen_t peer_len) {
+  if (over_connection_limit(fd)) return;
+  bool v6 = peer.ss_family == AF_INET6;
+  std::string remote = remote_string(peer, peer_len);
   worker& w = workers.next();
   // Taken here, on the control thread, where SIGHUP replaces it.
   std::shared_ptr<asio::ssl::context> tls = l.tls.empty() ? nullptr : l.tls[w.index() % l.tls.size()];
@@ -366,6 +475,14 @@ void server::impl::stop() {
   for (auto& l : listeners) {
     l->acceptor.close(ec);
     l->backoff.cancel();
+    // The workers' duplicates keep the socket listening: each closes its own, on its thread
+    // (queued before the workers are told to stop, so it runs first).
+    for (auto& a : l->local) {
+      asio::post(a->w->context(), [p = a.get()] {
+        close_shared(p->acceptor);
+        p->backoff.cancel();
+      });
+    }
   }
   signals.cancel(ec);
   housekeeping.cancel();
@@ -397,7 +514,13 @@ int server::impl::run() {
   write_ports();
   store.start();
   workers.start();
-  for (auto& l : listeners) do_accept(*l);
+  for (auto& l : listeners) {
+    if (l->local.empty()) {
+      do_accept(*l);
+      continue;
+    }
+    for (auto& a : l->local) asio::post(a->w->context(), [this, &l = *l, &a = *a] { do_accept_local(l, a); });
+  }
   if (admin) admin->start();
   wait_signal();
   schedule_housekeeping();

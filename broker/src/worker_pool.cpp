@@ -92,6 +92,7 @@ void worker::on_poll() {
 void worker::add(std::shared_ptr<connection> c) {
   c->worker_slot_ = static_cast<std::uint32_t>(connections_.size());
   connections_.push_back(std::move(c));
+  load_.store(static_cast<std::uint32_t>(connections_.size()), std::memory_order_relaxed);
 }
 
 void worker::remove(connection& c) {
@@ -103,6 +104,7 @@ void worker::remove(connection& c) {
     connections_[slot]->worker_slot_ = slot;
   }
   connections_.pop_back();  // may destroy `c`: callers hold their own reference
+  load_.store(static_cast<std::uint32_t>(connections_.size()), std::memory_order_relaxed);
 }
 
 void worker::tick() {
@@ -174,6 +176,17 @@ void worker_pool::stop_and_join() {
     w->ioc_.stop();
     if (w->thread_.joinable()) w->thread_.join();
   }
+}
+
+worker& worker_pool::pick(worker& local) {
+  worker* least = &local;
+  for (auto& w : workers_) {
+    if (w->load() < least->load()) least = w.get();
+  }
+  // A margin that grows with the load (1/16), so that the counts' jitter in a storm of short
+  // connections does not send every other connection across.
+  std::uint32_t margin = 1 + least->load() / 16;
+  return local.load() > least->load() + margin ? *least : local;
 }
 
 worker& worker_pool::next() { return *workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()]; }

@@ -19,6 +19,7 @@
 // (tcp_connection in transport.cpp switches).
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -46,6 +47,8 @@ class worker {
   void add(std::shared_ptr<connection> c);
   void remove(connection& c);
   std::size_t size() const noexcept { return connections_.size(); }
+  /// Live connections, readable from any thread (a relaxed copy of size()).
+  std::uint32_t load() const noexcept { return load_.load(std::memory_order_relaxed); }
 
   /// Worker thread only: reports readiness of socket `fd` to c.on_io_ready(events)
   /// until unwatch(fd). Edge-triggered: an event means new data or new room since
@@ -66,6 +69,7 @@ class worker {
   boost::asio::posix::stream_descriptor poller_;      // our epoll set, one descriptor to Asio
   std::vector<std::shared_ptr<connection>> ready_;   // one batch of ready connections (scratch)
   std::vector<std::shared_ptr<connection>> connections_;
+  std::atomic<std::uint32_t> load_{0};
   std::thread thread_;
   bool stopping_ = false;
   std::size_t index_ = 0;
@@ -81,7 +85,14 @@ class worker_pool {
   void stop_and_join();
 
   worker& next();
+  /// Where a connection accepted on `local` (by its own acceptor) should live: `local`, unless
+  /// it already holds clearly more connections than the least loaded worker (then that one).
+  /// Keeps accepting local (no hand-off, no wake-up of another thread) while the workers stay
+  /// within a few connections of each other, which is what a storm of short connects needs,
+  /// and long-lived connections balanced whichever worker happened to accept them.
+  worker& pick(worker& local);
   std::size_t size() const { return workers_.size(); }
+  worker& at(std::size_t i) { return *workers_[i]; }
 
   /// Runs `f` for every live connection, each on its own worker thread. Any thread.
   void for_each_connection(std::function<void(connection&)> f);

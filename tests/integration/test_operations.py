@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from broker_harness import Broker, binary, run_cli, wait_until
-from mqtt_helpers import RawClient, connected_client, raw_connected
+from mqtt_helpers import RawClient, connected_client, publish_packet, raw_connected
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -486,3 +486,46 @@ def test_a_bootstrap_token_file_readable_by_others_is_flagged(tmp_path, broker_f
     other.wait_log(r"admin token file .*operator\.token is readable by other users \(mode 0640\); it should be 0600")
     assert named.stat().st_mode & 0o777 == 0o640
     assert "operator-secret-token-value" not in other.log_text()
+
+
+def _worker_loads(broker) -> dict[str, int]:
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r'^portcullis_worker_connections\{worker="(\d+)"\} (\d+)$', broker.metrics(), re.M)}
+
+
+def test_plain_connections_are_accepted_by_every_worker_and_stay_balanced(broker_factory):
+    """Plain TCP connections are accepted on the worker threads themselves; whichever worker
+    takes one, the long-lived ones end up spread over the workers (not all on the one that
+    happened to be awake), and they all work. A second broker cannot bind the same port."""
+    broker = broker_factory({"workers": 2, "listeners": [
+        {"name": "mqtt", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["anonymous"]},
+        {"name": "admin", "bind": "127.0.0.1:0", "protocol": "http"}]})
+    port = broker.port()
+    clients = [raw_connected(port, f"spread-{i:02d}") for i in range(32)]
+    try:
+        wait_until(lambda: sum(_worker_loads(broker).values()) == 32, 5, what="32 connections on the workers")
+        loads = _worker_loads(broker)
+        assert set(loads) == {"0", "1"}, loads
+        assert min(loads.values()) >= 12, f"connections not spread over the workers: {loads}"
+        # Every one of them is served: a round trip through each.
+        sub = connected_client(port, "spread-sub")
+        assert sub.subscribe("spread/#") == [1]
+        for i, c in enumerate(clients):
+            c.send(publish_packet(f"spread/{i}", b"x", qos=0))
+        got = sub.expect(32)
+        assert sorted(m.topic for m in got) == sorted(f"spread/{i}" for i in range(32))
+        sub.close()
+        # The listening socket is the broker's alone (no SO_REUSEPORT): a second broker on the
+        # same port is refused and the first keeps all its clients.
+        cfg = {"listeners": [{"name": "mqtt", "bind": f"127.0.0.1:{port}", "protocol": "mqtt",
+                              "auth": ["anonymous"]}]}
+        other = broker.data_dir.parent / "other.json"
+        other.write_text(json.dumps(cfg))
+        r = run_cli("serve", "--config", str(other), "--data-dir", str(broker.data_dir.parent / "other-var"),
+                    timeout=10)
+        assert r.returncode == 2 and "listeners[0].bind" in r.stderr, (r.returncode, r.stderr)
+        assert sum(_worker_loads(broker).values()) == 32
+    finally:
+        for c in clients:
+            c.close()
+    wait_until(lambda: sum(_worker_loads(broker).values()) == 0, 5, what="connections gone from the workers")

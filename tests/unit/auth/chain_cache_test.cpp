@@ -132,6 +132,81 @@ TEST_CASE("chain cache", "[auth][cache]") {
   }
 }
 
+TEST_CASE("verify_x5c_jwt_cached: answers only what a cache hit decides", "[auth][cache]") {
+  // What the broker runs on an I/O thread: a known chain is decided there (claims and the RS256
+  // signature included); an unknown one is left for verify_x5c_jwt, counted as one miss.
+  const auto& f = pki_fixture();
+  chain_cache cache;
+  auto token = valid_builder().build();
+  auto cached = [&](const std::string& t, std::string_view user = "_CertificateBearer") {
+    return verify_x5c_jwt_cached(user, t, client_id, *f.root_store, x5c_options{}, now, cache);
+  };
+  CHECK_FALSE(cached(token).has_value());  // unknown chain: validate elsewhere
+  CHECK(cache.stats().misses == 0);        // the later full verification counts the miss
+  REQUIRE(verify(token, *f.root_store, cache));
+  CHECK(cache.stats().misses == 1);
+
+  auto hit = cached(token);
+  REQUIRE(hit.has_value());
+  REQUIRE(*hit);
+  CHECK((*hit)->ca_id == "ca-root");
+  CHECK((*hit)->tenant == tenant);
+  CHECK(cache.stats().hits == 1);
+
+  SECTION("a forged signature on a known chain is refused right there") {
+    auto b = valid_builder();
+    b.key_pem = f.other_key;
+    auto r = cached(b.build());
+    REQUIRE(r.has_value());
+    REQUIRE_FALSE(*r);
+    CHECK(r->error().code == reason::jwt_signature);
+  }
+  SECTION("expired claims on a known chain are refused right there, attributed to the tenant") {
+    auto b = valid_builder();
+    b.set_claim("iat", std::to_string(now - 7200)).set_claim("exp", std::to_string(now - 3600));
+    auto r = cached(b.build());
+    REQUIRE(r.has_value());
+    REQUIRE_FALSE(*r);
+    CHECK(r->error().code == reason::jwt_exp);
+    CHECK(r->error().tenant == tenant);
+  }
+  SECTION("the wrong username is refused before any lookup") {
+    auto r = cached(token, "someone");
+    REQUIRE(r.has_value());
+    REQUIRE_FALSE(*r);
+    CHECK(r->error().code == reason::auth_username);
+    CHECK(cache.stats().hits == 1);
+  }
+  SECTION("a header the cache does not know is not decided here") {
+    auto kid = valid_builder();
+    kid.set_header("kid", quote("k2"));
+    CHECK_FALSE(cached(kid.build()).has_value());
+  }
+  SECTION("the prepared RS256 context serves several threads at once") {
+    auto forged_builder = valid_builder();
+    forged_builder.key_pem = f.other_key;
+    auto forged = forged_builder.build();
+    std::vector<std::thread> threads;
+    std::atomic<int> accepted{0};
+    std::atomic<int> refused{0};
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < 25; ++i) {
+          auto good = cached(token);
+          accepted += good && *good ? 1 : 0;
+          auto bad = cached(forged);
+          refused += bad && !*bad && bad->error().code == reason::jwt_signature ? 1 : 0;
+        }
+      });
+    }
+    for (auto& th : threads) {
+      th.join();
+    }
+    CHECK(accepted == 100);
+    CHECK(refused == 100);
+  }
+}
+
 TEST_CASE("chain cache: an entry outlives the thread that made it", "[auth][cache]") {
   // Certificates and keys are decoded in the verifying thread's own OpenSSL context; a cached
   // device key must stay usable from other threads after that thread has ended.

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,5 +58,18 @@ boost::system::result<identity, auth_failure> verify_x5c_jwt(std::string_view us
                                                               const x5c_options& options,
                                                               std::int64_t now,
                                                               chain_cache* cache = nullptr);
+
+/// The part of verify_x5c_jwt cheap enough for an I/O thread: the username and client id
+/// checks, then a `cache` lookup of the token's chain. On a hit, everything verify_x5c_jwt
+/// checks on a hit (claims, tenant, the RS256 signature: one RSA public operation) and its
+/// result; std::nullopt when the chain is not in the cache (or the token is too large to look
+/// up) and must be parsed and validated: call verify_x5c_jwt off the I/O thread.
+std::optional<boost::system::result<identity, auth_failure>> verify_x5c_jwt_cached(std::string_view username,
+                                                                                  std::string_view password,
+                                                                                  std::string_view client_id,
+                                                                                  const trust_store& store,
+                                                                                  const x5c_options& options,
+                                                                                  std::int64_t now,
+                                                                                  chain_cache& cache);
 
 }  // namespace portcullis::auth
