@@ -13,7 +13,13 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -78,8 +84,12 @@ constexpr std::array<std::uint8_t, 2> disconnect_frame{0xE0, 0x00};
 // The plain-TCP storm. The coroutine client costs this process ~40 us of user CPU per connect
 // (a strand, two coroutine frames, a timer and an encoded copy of the credentials each time);
 // on a 2-core machine that is taken from the broker under test, so the storm that measures
-// connects/s keeps the client to the system calls a device makes: connect, write CONNECT,
-// read CONNACK, write DISCONNECT, close. One watchdog timer enforces --timeout for all slots.
+// connects/s keeps the client to the system calls a device makes: socket, connect, write
+// CONNECT, read CONNACK, write DISCONNECT, close. Those are made directly, with Asio only for
+// the readiness waits: its async_connect adds a poll, a getsockopt and an ioctl per connect,
+// and a shutdown before the close would add one more. The CONNECT is written as soon as the
+// socket takes it (on loopback the handshake is done when connect returns), so a connect costs
+// one wait, for the CONNACK. One watchdog timer enforces --timeout for all slots.
 class plain_storm {
  public:
   plain_storm(asio::io_context& ioc, const tcp::endpoint& endpoint, std::vector<std::vector<std::uint8_t>> frames,
@@ -107,8 +117,11 @@ class plain_storm {
     std::size_t index = 0;
     std::atomic<std::uint64_t> started_ns{0};  // 0: idle; read by the watchdog
     bool timed_out = false;
+    std::size_t got = 0;  // CONNACK bytes read so far
     std::array<std::uint8_t, connack_bytes> in{};
   };
+
+  static std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
   void next(slot& s) {
     const std::size_t i = next_++;
@@ -119,28 +132,69 @@ class plain_storm {
     }
     s.index = i;
     s.timed_out = false;
+    s.got = 0;
     s.started_ns.store(now_ns(), std::memory_order_relaxed);
-    s.sock.async_connect(endpoint_, [this, &s](error_code ec) {
-      if (ec) return fail(s, "connect: " + ec.message());
-      error_code ignored;
-      s.sock.set_option(tcp::no_delay(true), ignored);
-      const auto& frame = frames_[s.index % frames_.size()];
-      asio::async_write(s.sock, asio::buffer(frame), [this, &s](error_code wec, std::size_t) {
-        if (wec) return fail(s, "write: " + wec.message());
-        asio::async_read(s.sock, asio::buffer(s.in), [this, &s](error_code rec, std::size_t) { on_connack(s, rec); });
+    // Opened by Asio (an assigned descriptor might be a dup, so Asio would deregister it with
+    // one more epoll_ctl at close), made non-blocking before the connect.
+    error_code ec;
+    s.sock.open(endpoint_.protocol(), ec);
+    if (!ec) s.sock.non_blocking(true, ec);
+    if (ec) {
+      s.sock.close(ec);
+      return fail_later(s, "socket: " + ec.message());
+    }
+    int fd = s.sock.native_handle();
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (::connect(fd, endpoint_.data(), static_cast<socklen_t>(endpoint_.size())) != 0 && errno != EINPROGRESS) {
+      return fail_later(s, errno_text("connect"));
+    }
+    send_connect(s);
+  }
+
+  void send_connect(slot& s) {
+    const auto& frame = frames_[s.index % frames_.size()];
+    ssize_t n = ::send(s.sock.native_handle(), frame.data(), frame.size(), MSG_NOSIGNAL);
+    if (n == static_cast<ssize_t>(frame.size())) return await_connack(s);
+    if (n < 0 && errno == EAGAIN) {  // still connecting
+      s.sock.async_wait(tcp::socket::wait_write, [this, &s](error_code ec) {
+        if (ec) return fail(s, "connect: " + ec.message());
+        send_connect(s);
       });
+      return;
+    }
+    if (n < 0) return fail_later(s, errno_text("connect/write"));
+    // A partial write (a token larger than the fresh socket's send buffer): the rest the usual way.
+    asio::async_write(s.sock, asio::buffer(frame.data() + n, frame.size() - static_cast<std::size_t>(n)),
+                      [this, &s](error_code wec, std::size_t) {
+                        if (wec) return fail(s, "write: " + wec.message());
+                        await_connack(s);
+                      });
+  }
+
+  void await_connack(slot& s) {
+    s.sock.async_wait(tcp::socket::wait_read, [this, &s](error_code ec) {
+      if (ec) return fail(s, "read: " + ec.message());
+      ssize_t n = ::recv(s.sock.native_handle(), s.in.data() + s.got, s.in.size() - s.got, 0);
+      if (n == 0) return fail(s, "read: connection closed by the broker");
+      if (n < 0) {
+        if (errno == EAGAIN) return await_connack(s);
+        return fail(s, errno_text("read"));
+      }
+      s.got += static_cast<std::size_t>(n);
+      if (s.got < s.in.size()) return await_connack(s);
+      on_connack(s);
     });
   }
 
-  void on_connack(slot& s, error_code ec) {
-    if (ec) return fail(s, "read: " + ec.message());
+  void on_connack(slot& s) {
     const std::uint64_t t1 = now_ns();
     if (s.in[0] != 0x20 || s.in[1] != 0x02) return fail(s, "expected CONNACK");
     const int code = s.in[3];
     s.result.connack(code, t1 - s.started_ns.load(std::memory_order_relaxed));
     if (code == 0) {
-      error_code ignored;
-      asio::write(s.sock, asio::buffer(disconnect_frame), ignored);  // 2 bytes into an empty send buffer
+      // 2 bytes into an empty send buffer; the close right after sends the FIN.
+      (void)::send(s.sock.native_handle(), disconnect_frame.data(), disconnect_frame.size(), MSG_NOSIGNAL);
     }
     finish(s);
   }
@@ -150,10 +204,15 @@ class plain_storm {
     finish(s);
   }
 
+  // A failure found before anything was waited for: reported from a handler, so that a run of
+  // them (out of descriptors, broker gone) does not recurse through next() once per connect.
+  void fail_later(slot& s, std::string what) {
+    asio::post(s.sock.get_executor(), [this, &s, what = std::move(what)]() mutable { fail(s, std::move(what)); });
+  }
+
   void finish(slot& s) {
     s.started_ns.store(0, std::memory_order_relaxed);
     error_code ignored;
-    s.sock.shutdown(tcp::socket::shutdown_both, ignored);
     s.sock.close(ignored);
     next(s);
   }
