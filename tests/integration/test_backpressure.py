@@ -80,6 +80,11 @@ def test_qos0_burst_to_a_subscriber_that_keeps_up_is_paced_not_dropped(broker_fa
     received = []
 
     def reader():
+        # Keeps reading, but at most ~32 MB/s (a 2 ms nap every 64 KB): slower than the broker
+        # can deliver, so its queue for this subscriber fills whichever worker threads the two
+        # clients landed on (on one thread, a reader as fast as the broker would never let the
+        # queue reach its bound, and nothing would need pacing); never idle for anything near
+        # the 20 ms after which a subscriber counts as stalled (and drops instead).
         deadline = time.monotonic() + 60
         while len(received) < total and time.monotonic() < deadline:
             try:
@@ -88,6 +93,8 @@ def test_qos0_burst_to_a_subscriber_that_keeps_up_is_paced_not_dropped(broker_fa
                 return
             if p.type == 3:
                 received.append(int(p.payload.split(b"|")[0]))
+                if len(received) % 32 == 0:
+                    time.sleep(0.002)
 
     t = threading.Thread(target=reader)
     t.start()
