@@ -71,10 +71,10 @@ std::optional<chain_facts> certificate_stage(const parsed_jws& jws, const trust_
   }
   drain_errors();
   auto facts = validate_chain(*chain, store, now, chain_policy{.anchor_presented = true}, log);
-  if (facts && !log.failed()) {
-    facts->rs256 = make_rs256_context(facts->device_key.get(), facts->key_libctx);
-  }
   if (facts && cache != nullptr && !log.failed()) {
+    // Worth setting up only for the reconnects a cache entry serves; this token's own
+    // check may as well use it.
+    facts->rs256 = make_rs256_context(facts->device_key.get(), facts->key_libctx);
     chain_cache_access::insert(*cache, key, *facts, now);
   }
   return facts;
@@ -160,40 +160,44 @@ std::optional<identity> run_x5c_jwt_checks(std::string_view username, std::strin
 
 }  // namespace detail
 
-boost::system::result<identity, auth_failure> verify_x5c_jwt(std::string_view username, std::string_view password,
-                                                              std::string_view client_id, const trust_store& store,
-                                                              const x5c_options& options, std::int64_t now,
-                                                              chain_cache* cache) {
-  detail::rule_log log;
-  auto id = detail::run_x5c_jwt_checks(username, password, client_id, store, options, now, cache, log);
-  detail::drain_errors();  // belt and braces: nothing stays queued for the next call on this thread
-  if (!id) {
-    if (log.failed()) {
-      return log.failure();
-    }
-    return auth_failure{reason::internal, "verification ended without a result"};
-  }
-  return std::move(*id);
-}
+namespace {
 
-std::optional<boost::system::result<identity, auth_failure>> verify_x5c_jwt_cached(
-    std::string_view username, std::string_view password, std::string_view client_id, const trust_store& store,
-    const x5c_options& options, std::int64_t now, chain_cache& cache) {
+using verify_result = boost::system::result<identity, auth_failure>;
+
+// One run of the rules as a result; std::nullopt only with `cached_only`, when the chain is not
+// in the cache and must be validated.
+std::optional<verify_result> verify(std::string_view username, std::string_view password, std::string_view client_id,
+                                    const trust_store& store, const x5c_options& options, std::int64_t now,
+                                    chain_cache* cache, bool cached_only) {
   detail::rule_log log;
   bool needs_validation = false;
-  auto id = detail::run_x5c_jwt_checks(username, password, client_id, store, options, now, &cache, log,
-                                       &needs_validation);
-  detail::drain_errors();
+  auto id = detail::run_x5c_jwt_checks(username, password, client_id, store, options, now, cache, log,
+                                       cached_only ? &needs_validation : nullptr);
+  detail::drain_errors();  // belt and braces: nothing stays queued for the next call on this thread
   if (needs_validation) {
     return std::nullopt;
   }
-  if (!id) {
-    if (log.failed()) {
-      return log.failure();
-    }
-    return auth_failure{reason::internal, "verification ended without a result"};
+  if (id) {
+    return std::move(*id);
   }
-  return std::move(*id);
+  if (log.failed()) {
+    return log.failure();
+  }
+  return auth_failure{reason::internal, "verification ended without a result"};
+}
+
+}  // namespace
+
+verify_result verify_x5c_jwt(std::string_view username, std::string_view password, std::string_view client_id,
+                             const trust_store& store, const x5c_options& options, std::int64_t now,
+                             chain_cache* cache) {
+  return *verify(username, password, client_id, store, options, now, cache, false);
+}
+
+std::optional<verify_result> verify_x5c_jwt_cached(std::string_view username, std::string_view password,
+                                                   std::string_view client_id, const trust_store& store,
+                                                   const x5c_options& options, std::int64_t now, chain_cache& cache) {
+  return verify(username, password, client_id, store, options, now, &cache, true);
 }
 
 }  // namespace portcullis::auth

@@ -64,17 +64,6 @@ std::string remote_string(const sockaddr_storage& peer, socklen_t peer_len) {
   return endpoint_string(ep);
 }
 
-/// Closes an acceptor whose socket other descriptors (dup) still refer to. Asio's close()
-/// leaves the deregistration to close(2), but epoll forgets a registration only when the last
-/// descriptor of the socket is closed: this reactor would go on reporting the socket's events
-/// for a state object Asio has recycled. release() deregisters (EPOLL_CTL_DEL) first.
-void close_shared(tcp::acceptor& a) {
-  if (!a.is_open()) return;
-  boost::system::error_code ec;
-  int fd = a.release(ec);
-  if (!ec && fd >= 0) ::close(fd);
-}
-
 /// An accepted descriptor on its way to a worker: closed if the handler carrying it is
 /// destroyed unrun (a worker stopping).
 class accepted_fd {
@@ -146,9 +135,9 @@ class data_dir_lock {
 }  // namespace
 
 struct server::impl {
-  /// A plain TCP listener as one worker sees it: the listening socket (a duplicate of the
-  /// control thread's descriptor, registered with the worker's own reactor), on which the
-  /// worker accepts on its own thread. A connection then starts where it was accepted: no
+  /// A plain TCP listener as one worker sees it: the listening socket (the first worker holds
+  /// the descriptor bound on the control thread, the others a dup each, each registered with
+  /// its worker's own reactor), on which the worker accepts on its own thread. A connection then starts where it was accepted: no
   /// hand-off from the control thread, no wake-up of a second thread per connect (a storm of
   /// short connections is mostly that). Every worker waits on the one socket, so a new
   /// connection wakes all of them, and whichever runs first takes it: a busy worker accepts
@@ -162,7 +151,7 @@ struct server::impl {
   struct mqtt_listener {
     const listener_config* cfg;
     std::size_t index;
-    tcp::acceptor acceptor;
+    tcp::acceptor acceptor;  // binds; then accepts (TLS) or hands its descriptor to `local`
     // Out of descriptors: the pause before accepting again. One per listener: a timer shared
     // by two starved listeners would cancel the first one's wait, and it would never resume.
     asio::steady_timer backoff;
@@ -203,10 +192,8 @@ struct server::impl {
   int run();
   void bind_listeners();
   void write_ports();
-  void do_accept(mqtt_listener& l);
-  void do_accept_local(mqtt_listener& l, worker_acceptor& a);
-  template <class OnFd>
-  accept_turn accept_some(mqtt_listener& l, int listen_fd, int max, OnFd&& on_fd);
+  void do_accept(mqtt_listener& l, tcp::acceptor& a, asio::steady_timer& backoff, worker* local);
+  accept_turn accept_some(mqtt_listener& l, int listen_fd, worker* local);
   bool over_connection_limit(int fd);
   void on_accept(mqtt_listener& l, int fd, const sockaddr_storage& peer, socklen_t peer_len);
   void on_accept_local(mqtt_listener& l, worker& local, int fd, const sockaddr_storage& peer, socklen_t peer_len);
@@ -238,29 +225,33 @@ void server::impl::bind_listeners() {
     if (!ec) l->acceptor.listen(65535, ec);
     if (!ec) l->acceptor.non_blocking(true, ec);  // do_accept drains the queue with accept4
     if (ec) throw config_error(key, "cannot listen on " + lc.bind + ": " + ec.message());
-    if (!lc.tls) {
-      for (std::size_t w = 0; w < workers.size(); ++w) {
+    const tcp::endpoint bound = l->acceptor.local_endpoint(ec);
+    if (!ec && !lc.tls) {
+      // Handed to the workers: the first takes the descriptor itself (released, so that the
+      // control thread's reactor no longer watches it), the others a dup each. Asio takes an
+      // assigned descriptor for a possible dup and deregisters it before closing it, so one
+      // worker closing its copy leaves the others' registrations alone.
+      const int fd = l->acceptor.release(ec);
+      for (std::size_t w = 0; !ec && w < workers.size(); ++w) {
         auto& wk = workers.at(w);
         auto a = std::make_unique<worker_acceptor>(
             worker_acceptor{&wk, tcp::acceptor(wk.context()), asio::steady_timer(wk.context())});
-        int dup = ::fcntl(l->acceptor.native_handle(), F_DUPFD_CLOEXEC, 0);
-        if (dup < 0) {
+        const int copy = w == 0 ? fd : ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (copy < 0) {
           ec.assign(errno, boost::system::system_category());
-        } else {
-          a->acceptor.assign(ep.protocol(), dup, ec);
-          if (ec) ::close(dup);  // not taken by the acceptor
+          break;
         }
-        if (ec) throw config_error(key, "cannot listen on " + lc.bind + ": " + ec.message());
+        a->acceptor.assign(ep.protocol(), copy, ec);
+        if (ec) {
+          if (copy != fd) ::close(copy);  // not taken by the acceptor (fd: below)
+          break;
+        }
         l->local.push_back(std::move(a));
       }
+      if (ec && l->local.empty() && fd >= 0) ::close(fd);  // no worker took it
     }
-    const tcp::endpoint bound = l->acceptor.local_endpoint();
+    if (ec) throw config_error(key, "cannot listen on " + lc.bind + ": " + ec.message());
     ports[lc.name] = bound.port();
-    if (!l->local.empty()) {
-      // The workers' duplicates hold the socket. Registered with the control thread's reactor
-      // too, this descriptor would wake it for every connection, to do nothing.
-      close_shared(l->acceptor);
-    }
     if (std::find(lc.auth.begin(), lc.auth.end(), "anonymous") != lc.auth.end()) {
       if (!ep.address().is_loopback()) {
         logger("broker")->warn("listener {} accepts anonymous clients on non-loopback address {}", lc.name,
@@ -290,17 +281,23 @@ void server::impl::write_ports() {
 // Accepts with accept4 on readiness rather than Asio's async_accept, which registers each new
 // socket with the accepting thread's reactor only for the connection to deregister it, and
 // costs a getpeername, a getsockname and an ioctl more: five system calls per connection
-// saved. Each wake-up accepts until the queue is empty or after `max` connections, so that a
-// flood cannot keep the thread's other work waiting. Each wait re-arms the edge-triggered
-// registration (Asio modifies it), which reports a queue that is still not empty at once.
-template <class OnFd>
-server::impl::accept_turn server::impl::accept_some(mqtt_listener& l, int listen_fd, int max, OnFd&& on_fd) {
+// saved. Each wake-up accepts until the queue is empty or after a bound (256 on the control
+// thread, 32 on a worker, which also serves its connections), so that a flood cannot keep the
+// thread's other work waiting. Each wait re-arms the edge-triggered registration (Asio
+// modifies it), which reports a queue that is still not empty at once. `local`: the worker
+// whose acceptor this is (plain TCP), or nullptr for the control thread's (TLS).
+server::impl::accept_turn server::impl::accept_some(mqtt_listener& l, int listen_fd, worker* local) {
+  const int max = local != nullptr ? 32 : 256;
   for (int attempt = 0; attempt < max; ++attempt) {
     sockaddr_storage peer{};
     socklen_t peer_len = sizeof peer;
     int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      on_fd(fd, peer, peer_len);
+      if (local != nullptr) {
+        on_accept_local(l, *local, fd, peer, peer_len);
+      } else {
+        on_accept(l, fd, peer, peer_len);
+      }
       continue;
     }
     int err = errno;
@@ -319,39 +316,17 @@ server::impl::accept_turn server::impl::accept_some(mqtt_listener& l, int listen
   return accept_turn::more;
 }
 
-void server::impl::do_accept(mqtt_listener& l) {
-  l.acceptor.async_wait(tcp::acceptor::wait_read, [this, &l](const boost::system::error_code& ec) {
-    if (ec == asio::error::operation_aborted || stopping) return;
-    auto turn = accept_some(l, l.acceptor.native_handle(), 256, [&](int fd, const sockaddr_storage& peer,
-                                                                     socklen_t len) { on_accept(l, fd, peer, len); });
-    if (turn == accept_turn::failed) {
-      l.backoff.expires_after(100ms);
-      l.backoff.async_wait([this, &l](const boost::system::error_code& wec) {
-        if (!wec && !stopping) do_accept(l);
-      });
-      return;
-    }
-    do_accept(l);
-  });
-}
-
-// On the worker's thread. Fewer connections per turn than the control thread takes: this
-// thread also serves its connections.
-void server::impl::do_accept_local(mqtt_listener& l, worker_acceptor& a) {
-  a.acceptor.async_wait(tcp::acceptor::wait_read, [this, &l, &a](const boost::system::error_code& ec) {
+void server::impl::do_accept(mqtt_listener& l, tcp::acceptor& a, asio::steady_timer& backoff, worker* local) {
+  a.async_wait(tcp::acceptor::wait_read, [this, &l, &a, &backoff, local](const boost::system::error_code& ec) {
     if (ec == asio::error::operation_aborted || ctx.stopping.load(std::memory_order_relaxed)) return;
-    auto turn = accept_some(l, a.acceptor.native_handle(), 32, [&](int fd, const sockaddr_storage& peer,
-                                                                    socklen_t len) {
-      on_accept_local(l, *a.w, fd, peer, len);
-    });
-    if (turn == accept_turn::failed) {
-      a.backoff.expires_after(100ms);
-      a.backoff.async_wait([this, &l, &a](const boost::system::error_code& wec) {
-        if (!wec && !ctx.stopping.load(std::memory_order_relaxed)) do_accept_local(l, a);
+    if (accept_some(l, a.native_handle(), local) == accept_turn::failed) {
+      backoff.expires_after(100ms);
+      backoff.async_wait([this, &l, &a, &backoff, local](const boost::system::error_code& wec) {
+        if (!wec && !ctx.stopping.load(std::memory_order_relaxed)) do_accept(l, a, backoff, local);
       });
       return;
     }
-    do_accept_local(l, a);
+    do_accept(l, a, backoff, local);
   });
 }
 
@@ -479,7 +454,8 @@ void server::impl::stop() {
     // (queued before the workers are told to stop, so it runs first).
     for (auto& a : l->local) {
       asio::post(a->w->context(), [p = a.get()] {
-        close_shared(p->acceptor);
+        boost::system::error_code ignored;
+        p->acceptor.close(ignored);
         p->backoff.cancel();
       });
     }
@@ -516,10 +492,12 @@ int server::impl::run() {
   workers.start();
   for (auto& l : listeners) {
     if (l->local.empty()) {
-      do_accept(*l);
+      do_accept(*l, l->acceptor, l->backoff, nullptr);
       continue;
     }
-    for (auto& a : l->local) asio::post(a->w->context(), [this, &l = *l, &a = *a] { do_accept_local(l, a); });
+    for (auto& a : l->local) {
+      asio::post(a->w->context(), [this, &l = *l, &a = *a] { do_accept(l, a.acceptor, a.backoff, a.w); });
+    }
   }
   if (admin) admin->start();
   wait_signal();

@@ -179,14 +179,18 @@ void worker_pool::stop_and_join() {
 }
 
 worker& worker_pool::pick(worker& local) {
+  const std::uint32_t mine = local.load();
   worker* least = &local;
+  std::uint32_t fewest = mine;
   for (auto& w : workers_) {
-    if (w->load() < least->load()) least = w.get();
+    if (std::uint32_t n = w->load(); n < fewest) {
+      least = w.get();
+      fewest = n;
+    }
   }
   // A margin that grows with the load (1/16), so that the counts' jitter in a storm of short
   // connections does not send every other connection across.
-  std::uint32_t margin = 1 + least->load() / 16;
-  return local.load() > least->load() + margin ? *least : local;
+  return mine > fewest + 1 + fewest / 16 ? *least : local;
 }
 
 worker& worker_pool::next() { return *workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()]; }
