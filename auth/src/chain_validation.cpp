@@ -67,6 +67,13 @@ void check_device_profile(const std::vector<x509_ptr>& chain, rule_log& log) {
   bool has_issuer = X509_NAME_entry_count(X509_get_issuer_name(device)) > 0;
   log.check_lazy(has_issuer, reason::cert_issuer,
                  [&] { return has_issuer ? "issuer " + issuer_of(device) : who() + " has an empty issuer DN"; });
+  if (log.stop()) {
+    return;
+  }
+  // Not in seed 000's list, but the client id is bound to the subject: an empty one names nobody.
+  bool has_subject = X509_NAME_entry_count(X509_get_subject_name(device)) > 0;
+  log.check_lazy(has_subject, reason::cert_subject,
+                 [&] { return has_subject ? "subject " + subject_of(device) : who() + " has an empty subject DN"; });
 }
 
 bool check_validity(const std::vector<x509_ptr>& chain, std::int64_t now, rule_log& log) {
@@ -315,8 +322,47 @@ std::string x5c_key(std::string_view header_b64) {
   return sha256_hex_of_parts(parts);
 }
 
-std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, const trust_store& store,
-                                          std::int64_t now, const chain_policy& policy, rule_log& log) {
+namespace {
+
+// The tenant whose registered CA the device certificate was issued under, by signatures alone:
+// each presented certificate signed by the next up to a registered CA, or the last one signed by
+// a registered CA that was not sent. Validity, profile, order rules and path constraints may all
+// be broken, so a refusal of a device the tenant really issued (an expired certificate, a missing
+// keyUsage, a CA left out of x5c) reaches that tenant's admin; a chain that merely carries a
+// tenant's (public) CA certificates above a leaf they did not sign reaches nobody's.
+std::string signing_tenant(const std::vector<x509_ptr>& chain, const trust_store::impl& store) {
+  auto signs = [](X509* issuer, X509* cert) {
+    EVP_PKEY* key = X509_get0_pubkey(issuer);
+    bool ok = key != nullptr && X509_cmp(issuer, cert) != 0 && X509_verify(cert, key) == 1;
+    drain_errors();
+    return ok;
+  };
+  for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
+    if (!signs(chain[i + 1].get(), chain[i].get())) {
+      return {};
+    }
+    const entry* ca = store.find_object(chain[i + 1].get());
+    if (ca == nullptr) {
+      if (auto it = store.by_sha256.find(fingerprint(chain[i + 1].get())); it != store.by_sha256.end()) {
+        ca = &store.entries[it->second];
+      }
+    }
+    if (ca != nullptr) {
+      return ca->info.tenant;
+    }
+  }
+  X509* last = chain.back().get();
+  auto [lo, hi] = store.by_subject.equal_range(issuer_of(last));
+  for (auto it = lo; it != hi; ++it) {
+    if (signs(store.entries[it->second].cert.get(), last)) {
+      return store.entries[it->second].info.tenant;
+    }
+  }
+  return {};
+}
+
+std::optional<chain_facts> validate_chain_rules(const std::vector<x509_ptr>& chain, const trust_store& store,
+                                                std::int64_t now, const chain_policy& policy, rule_log& log) {
   X509* device = chain.front().get();
   const std::size_t failures_before = log.failures();
   const auto& impl = trust_store_access::of(store);
@@ -379,6 +425,21 @@ std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, co
   // chain[0] is never a shared anchor: parsed here. (An mTLS leaf may come parsed by libssl in
   // the TLS context instead; mTLS never verifies a signature with the device key.)
   facts.key_libctx = key_libctx(key);
+  return facts;
+}
+
+}  // namespace
+
+std::optional<chain_facts> validate_chain(const std::vector<x509_ptr>& chain, const trust_store& store,
+                                          std::int64_t now, const chain_policy& policy, rule_log& log) {
+  const std::size_t failures_before = log.failures();
+  auto facts = validate_chain_rules(chain, store, now, policy, log);
+  if (log.failures() != failures_before) {
+    // The rule that failed stands; whose device it was is worth knowing all the same.
+    if (std::string tenant = signing_tenant(chain, trust_store_access::of(store)); !tenant.empty()) {
+      log.attribute(std::move(tenant));
+    }
+  }
   return facts;
 }
 

@@ -39,7 +39,7 @@ struct chain_facts {
 
 struct chain_policy {
   bool ordered = true;         ///< x5c.order: each certificate is issued by the next one
-  bool device_profile = true;  ///< cert.version / cert.key_usage / cert.aki / cert.issuer
+  bool device_profile = true;  ///< cert.version / cert.key_usage / cert.aki / cert.issuer / cert.subject
   int purpose = 0;             ///< X509_PURPOSE_* for path validation, 0 = none
   /// The registered CA must be one of the certificates sent (x5c: SPEC §4.1 "the chain
   /// contains a CA certificate currently registered for a tenant"; seed 000 "Contains TenantCA

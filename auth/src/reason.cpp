@@ -44,6 +44,7 @@ constexpr std::array table{
     reason_row{reason::cert_key_usage, "cert.key_usage", bad_credentials, "device certificate keyUsage missing or without digitalSignature"},
     reason_row{reason::cert_aki, "cert.aki", bad_credentials, "device certificate has no Authority Key Identifier"},
     reason_row{reason::cert_issuer, "cert.issuer", bad_credentials, "device certificate issuer DN is empty"},
+    reason_row{reason::cert_subject, "cert.subject", bad_credentials, "device certificate subject DN is empty"},
     reason_row{reason::mtls_no_certificate, "mtls.no_certificate", bad_credentials, "no TLS client certificate presented"},
     reason_row{reason::mtls_chain, "mtls.chain", bad_credentials, "TLS client certificate does not chain to a registered tenant CA"},
     reason_row{reason::mtls_cn_mismatch, "mtls.cn_mismatch", bad_credentials, "client id is not the TLS client certificate CN"},

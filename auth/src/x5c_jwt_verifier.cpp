@@ -109,25 +109,35 @@ std::optional<identity> run_x5c_jwt_checks(std::string_view username, std::strin
   if (!jws) {
     return std::nullopt;  // nothing below has inputs
   }
+  // After a header or claim refusal: the refusal stands, but whose device it was is still worth
+  // knowing (an expired token is the usual one). The tenant whose CA validated the chain, or
+  // signed one of its certificates (validate_chain), sees the refusal too.
+  // `header_passed`: only then may a validated chain enter the cache, whose key (the header)
+  // stands for "passed every header rule".
+  auto attribute_refusal = [&](bool header_passed) {
+    if (cached) {
+      log.attribute(cached->tenant);
+      return;
+    }
+    rule_log quiet;
+    evp_pkey_ptr unused;
+    auto f = certificate_stage(*jws, store, now, header_passed ? cache : nullptr, key, quiet, unused);
+    if (f && !quiet.failed()) {
+      log.attribute(f->tenant);
+    } else if (quiet.failed() && !quiet.failure().tenant.empty()) {
+      log.attribute(quiet.failure().tenant);
+    }
+  };
   if (!cached) {
     check_header(jws->header, log);
     if (log.stop()) {
+      attribute_refusal(false);
       return std::nullopt;
     }
   }
   auto claims = check_claims(jws->claims, client_id, options, now, log);
   if (log.stop()) {
-    // The refusal stands; whose device it was is still worth knowing (an expired token is the
-    // usual one): when the chain validates, its tenant's admin sees the refusal too.
-    if (cached) {
-      log.attribute(cached->tenant);
-    } else {
-      rule_log quiet;
-      evp_pkey_ptr unused;
-      if (auto f = certificate_stage(*jws, store, now, cache, key, quiet, unused); f && !quiet.failed()) {
-        log.attribute(f->tenant);
-      }
-    }
+    attribute_refusal(true);
     return std::nullopt;
   }
   evp_pkey_ptr device_key;

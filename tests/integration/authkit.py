@@ -300,15 +300,17 @@ def write_pem(path: Path, cert: x509.Certificate, key=None):
 def build_device_cert(issuer_cert: x509.Certificate, issuer_key, cn: str, key=None, *,
                       not_before: dt.datetime | None = None, not_after: dt.datetime | None = None,
                       key_usage: str | None = "digitalSignature", aki: bool = True, ski: bool = True,
-                      version: int = 3, extra_subject: str = "", digest=None) -> tuple:
+                      version: int = 3, extra_subject: str = "", digest=None, empty_subject: bool = False) -> tuple:
     """A device certificate; key_usage None = no extension, "keyEncipherment" = without
     digitalSignature; version 1 = an X.509 v1 certificate (no extensions at all); digest: the
-    issuer's signature hash (SHA-256 by default)."""
+    issuer's signature hash (SHA-256 by default); empty_subject: no subject DN at all (cn unused)."""
     key = key or new_key()
     now = dt.datetime.now(dt.timezone.utc)
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
     if extra_subject:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, extra_subject))
+    if empty_subject:
+        attrs = []
     b = (x509.CertificateBuilder()
          .subject_name(x509.Name(attrs))
          .issuer_name(issuer_cert.subject)

@@ -518,8 +518,8 @@ def test_device_lifecycle_agent_clients_and_ca_revocation(api, daemon):
 
 
 def test_a_tenant_sees_the_refusals_of_its_own_devices(api, daemon):
-    # Refusals for a rule checked against a chain that validates (a claim, ten, the signature)
-    # belong to the tenant whose CA it reaches, so that tenant's admin can debug its devices.
+    # Refusals of a device issued under the tenant's CA (here for a claim and for ten) belong
+    # to that tenant, so that tenant's admin can debug its devices.
     t = api.tenant("mine")
     ca = CA()
     assert api.upload(t, ca).status == 201

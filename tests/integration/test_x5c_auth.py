@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import hashes
 
-from authkit import (AUDIENCE, BEARER, DROP, AuthBrokers, Pki, assert_refused,
+from authkit import (AUDIENCE, BEARER, DROP, Admin, AuthBrokers, Pki, assert_refused,
                      b64url, build_ca_cert, build_device_cert, claims_for, connects, der_b64,
                      explain, load_cert, load_key, make_jwt, mint, new_key, onboard, paho_device,
                      rs256, unique_id)
@@ -210,6 +210,12 @@ def case_key_usage_without_digital_signature(e, cid):
 
 def case_no_aki(e, cid):
     return cid, e.token(cid, e.device(cid, aki=False)), BEARER
+
+
+def case_empty_subject(e, cid):
+    # Nothing in seed 000's list, but the client id is bound to the subject: an empty one names
+    # nobody (it was refused as "internal" by the store before it had a rule of its own).
+    return cid, e.token(cid, e.device(cid, empty_subject=True)), BEARER
 
 
 def _header(e, cid, **over):
@@ -414,6 +420,7 @@ REFUSALS = [
     (case_no_key_usage, {"cert.key_usage"}, 0x04, True),
     (case_key_usage_without_digital_signature, {"cert.key_usage"}, 0x04, True),
     (case_no_aki, {"cert.aki"}, 0x04, True),
+    (case_empty_subject, {"cert.subject"}, 0x04, True),
     (case_alg_none, {"jwt.alg"}, 0x04, True),
     (case_alg_hs256, {"jwt.alg"}, 0x04, True),
     (case_alg_rs512, {"jwt.alg"}, 0x04, True),
@@ -452,6 +459,9 @@ REFUSALS = [
 ]
 
 
+REASONS_OF = {case: reasons for case, reasons, _, _ in REFUSALS}
+
+
 @pytest.mark.parametrize("case,reasons,code,explainable", REFUSALS,
                          ids=[c[0].__name__[5:] for c in REFUSALS])
 def test_refusal_is_uniform_for_the_device_and_explained_to_the_operator(env, case, reasons, code,
@@ -465,6 +475,28 @@ def test_refusal_is_uniform_for_the_device_and_explained_to_the_operator(env, ca
         fails = [l for l in r.stdout.splitlines() if l.startswith("FAIL")]
         assert any(l.split()[1] == seen for l in fails if len(l.split()) > 1), \
             f"explain does not name {seen} with FAIL:\n{r.stdout}\n{r.stderr}"
+
+
+def test_a_refused_device_issued_under_the_tenant_ca_is_listed_to_that_tenant(env):
+    # GET /api/v1/auth-failures lists "tenant if known": whatever rule a device of acme's broke
+    # (its certificate, the token header, a claim), acme's admin sees the refusal. Signatures
+    # decide: a chain that only names or carries acme's CA is nobody's.
+    admin = env.broker.admin
+    status, doc = admin.request("POST", "/api/v1/tenants/acme/tokens")
+    assert status == 201, (status, doc)
+    acme_admin = Admin(env.broker.port("admin"), doc["token"])
+    for case in (case_expired_device_cert, case_no_key_usage, case_v1_cert, case_empty_subject, case_alg_rs512,
+                 case_typ_not_jwt, case_exp_passed, case_device_only_without_the_tenant_ca):
+        cid, password, username = case(env, unique_id("attr-" + case.__name__[5:17].replace("_", "-")))
+        seen = assert_refused(env.broker, cid, password, REASONS_OF[case], username=username)
+        mine = [f for f in acme_admin.failures() if f.get("clientId") == cid]
+        assert mine and mine[0]["tenant"] == "acme" and mine[0]["reason"] == seen, (case.__name__, mine)
+    for case in (case_chain_to_unregistered_ca, case_forged_issuer_signature, case_tenant_ca_as_the_device):
+        cid, password, username = case(env, unique_id("noattr-" + case.__name__[5:15].replace("_", "-")))
+        assert_refused(env.broker, cid, password, REASONS_OF[case], username=username)
+        everyone = [f for f in admin.failures() if f.get("clientId") == cid]
+        assert everyone and everyone[0]["tenant"] == "", (case.__name__, everyone)
+        assert not [f for f in acme_admin.failures() if f.get("clientId") == cid], case.__name__
 
 
 def test_explain_reports_the_failing_rule_for_a_minted_token_with_wrong_tenant(env):

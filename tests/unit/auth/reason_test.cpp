@@ -19,7 +19,7 @@ TEST_CASE("reason table", "[auth][reason]") {
     CHECK(back == r);
     CHECK(connack_of(r) == (r == reason::client_id_length ? 0x02 : 0x04));
   }
-  CHECK(all_reasons().size() == 32);
+  CHECK(all_reasons().size() == 33);
   CHECK(code_of(reason::jwt_exp) == "jwt.exp");
   CHECK(code_of(reason::x5c_no_tenant_ca) == "x5c.no_tenant_ca");
   CHECK(code_of(reason::cert_key_usage) == "cert.key_usage");

@@ -203,6 +203,48 @@ TEST_CASE("device certificate profile", "[auth][x5c]") {
   }
 }
 
+TEST_CASE("a refused chain names the tenant whose CA issued the device certificate", "[auth][x5c]") {
+  // Tenant admins see their devices' refusals (GET /api/v1/auth-failures): an expired or
+  // mis-issued certificate under their CA is theirs to see, whatever rule it broke; the
+  // signatures decide, not names, nor CA certificates anyone can copy into x5c.
+  const auto& f = pki_fixture();
+  auto tenant_of = [](const boost::system::result<identity, auth_failure>& r) {
+    REQUIRE_FALSE(r.has_value());
+    return r.error().tenant;
+  };
+  SECTION("expired device certificate under acme's root: x5c.expired, acme") {
+    auto r = verify(valid_builder(f.expired_device, {&f.intermediate, &f.root}).build(), *f.root_store);
+    CHECK(refusal(r) == reason::x5c_expired);
+    CHECK(tenant_of(r) == tenant);
+  }
+  SECTION("device profile broken: cert.key_usage, acme") {
+    auto r = verify(valid_builder(f.no_ku_device, {&f.intermediate, &f.root}).build(), *f.root_store);
+    CHECK(refusal(r) == reason::cert_key_usage);
+    CHECK(tenant_of(r) == tenant);
+  }
+  SECTION("the registered CA left out of x5c: x5c.no_tenant_ca, acme (it signed the last one sent)") {
+    auto r = verify(valid_builder(f.device, {&f.intermediate}).build(), *f.root_store);
+    CHECK(refusal(r) == reason::x5c_no_tenant_ca);
+    CHECK(tenant_of(r) == tenant);
+  }
+  SECTION("a forged device certificate under acme's genuine intermediate and root: nobody") {
+    auto forged = resigned(f.device, f.other_key);
+    auto r = verify(valid_builder(forged, {&f.intermediate, &f.root}).build(), *f.root_store);
+    CHECK(refusal(r) == reason::x5c_chain);
+    CHECK(tenant_of(r).empty());
+  }
+  SECTION("acme's root sent as the device certificate: nobody") {
+    auto r = verify(valid_builder(f.root, {}).build(), *f.root_store);
+    CHECK(refusal(r) == reason::x5c_no_tenant_ca);
+    CHECK(tenant_of(r).empty());
+  }
+  SECTION("a chain of an unregistered CA: nobody") {
+    auto r = verify(valid_builder(f.evil_device, {&f.evil_root}).build(), *f.root_store);
+    CHECK(refusal(r) == reason::x5c_no_tenant_ca);
+    CHECK(tenant_of(r).empty());
+  }
+}
+
 TEST_CASE("jwt.signature", "[auth][x5c]") {
   const auto& f = pki_fixture();
   auto b = valid_builder();

@@ -291,9 +291,20 @@ TEST_CASE("a refused claim names the tenant whose CA the chain validates against
     CHECK(refusal(r) == reason::jwt_exp);
     CHECK(r.error().tenant.empty());
   }
-  SECTION("a broken header: no tenant") {
+  SECTION("a broken header over acme's chain: acme, and the chain is not cached under that header") {
     b.set_header("typ", quote("JOSE"));
-    auto r = verify(b);
+    chain_cache cache;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      auto r = verify_x5c_jwt("_CertificateBearer", b.build(), client_id, *pki_fixture().root_store, x5c_options{},
+                              now, &cache);
+      CHECK(refusal(r) == reason::jwt_typ);
+      CHECK(r.error().tenant == "acme");
+    }
+    CHECK(cache.size() == 0);
+  }
+  SECTION("a broken header over a chain of no registered CA: no tenant") {
+    b.set_header("typ", quote("JOSE"));
+    auto r = verify(b, now, pki_fixture().empty_store.get());
     CHECK(refusal(r) == reason::jwt_typ);
     CHECK(r.error().tenant.empty());
   }

@@ -44,6 +44,7 @@ enum class reason : std::uint8_t {
   cert_key_usage,    // cert.key_usage: keyUsage missing or without digitalSignature
   cert_aki,          // cert.aki: Authority Key Identifier missing
   cert_issuer,       // cert.issuer: empty issuer DN
+  cert_subject,      // cert.subject: empty subject DN (the binding is to the subject)
   // mutual TLS
   mtls_no_certificate,
   mtls_chain,

@@ -9,7 +9,7 @@
 //   jwt.x5c (header jwk/jku/x5u refused: the key comes only from x5c), claims jti, iss, sub,
 //   aud, iat, exp, nbf, lifetime, schemas, ten (format); then x5c parsing (1–3 standard base64
 //   DER certs ≤ 8 KiB each) → [chain cache] → cert.version, cert.key_usage, cert.aki,
-//   cert.issuer, x5c.expired, x5c.order, x5c.no_tenant_ca, x5c.chain → jwt.ten (tenant of the
+//   cert.issuer, cert.subject, x5c.expired, x5c.order, x5c.no_tenant_ca, x5c.chain → jwt.ten (tenant of the
 //   matched CA) → jwt.signature (device key, RSA ≥ 2048 bits, RSASSA-PKCS1-v1_5 SHA-256).
 
 #include <cstddef>
