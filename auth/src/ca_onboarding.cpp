@@ -11,6 +11,8 @@ namespace {
 
 using detail::format_time;
 
+constexpr std::int64_t verification_skew_seconds = 300;
+
 ca_upload_error error(std::string code, std::string message) {
   detail::drain_errors();
   return {std::move(code), std::move(message)};
@@ -38,6 +40,11 @@ boost::system::result<ca_info, ca_upload_error> inspect_ca_upload(std::string_vi
   X509* ca = cas->front().get();
   if (!detail::is_ca_cert(ca)) {
     return error("ca.not_ca", "certificate is not a CA (basicConstraints CA:TRUE missing)");
+  }
+  // A keyUsage without keyCertSign forbids the CA to issue certificates: path validation would
+  // refuse every device under it (x5c.chain "invalid CA certificate"). Say so now.
+  if ((X509_get_extension_flags(ca) & EXFLAG_KUSAGE) != 0 && (X509_get_key_usage(ca) & KU_KEY_CERT_SIGN) == 0) {
+    return error("ca.key_usage", "CA keyUsage lacks keyCertSign: it may not issue device certificates");
   }
   // Path validation refuses every device under a weak CA key (chain_security_level): say so now.
   if (EVP_PKEY* key = X509_get0_pubkey(ca); key != nullptr && EVP_PKEY_get_security_bits(key) < detail::min_security_bits) {
@@ -68,6 +75,14 @@ boost::system::result<ca_info, ca_upload_error> inspect_ca_upload(std::string_vi
   if (X509_NAME_cmp(X509_get_issuer_name(verification), X509_get_subject_name(ca)) != 0) {
     return error("verification.issuer", "verification certificate issuer " + detail::issuer_of(verification) +
                                             " is not the CA subject " + detail::subject_of(ca));
+  }
+  // The proof is fresh: made for a code at most an hour old. Five minutes of clock skew are
+  // allowed for a verification certificate made "now" on a clock ahead of ours.
+  if (std::int64_t nb = detail::not_before_of(verification); now + verification_skew_seconds < nb) {
+    return error("verification.expired", "verification certificate is not valid before " + format_time(nb));
+  }
+  if (std::int64_t na = detail::not_after_of(verification); now > na) {
+    return error("verification.expired", "verification certificate expired at " + format_time(na));
   }
   EVP_PKEY* ca_key = X509_get0_pubkey(ca);
   if (ca_key == nullptr || X509_verify(verification, ca_key) != 1) {

@@ -1,8 +1,11 @@
 // Response builders and time formatting for the admin API (see admin_json.hpp).
 #include "admin_json.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <string_view>
+#include <vector>
 
 #include <boost/beast/http/field.hpp>
 
@@ -28,16 +31,48 @@ http_response no_content() {
   return res;
 }
 
+namespace {
+
+// Whether a member name occurs twice in one object, at any depth (RapidJSON keeps both and
+// FindMember picks the first: a body must not mean two things). Iterative, and O(n log n) per
+// object, so neither a deep nor a wide 1 MiB body is a problem.
+bool has_duplicate_member(const rapidjson::Value& root) {
+  std::vector<const rapidjson::Value*> pending{&root};
+  std::vector<std::string_view> names;
+  while (!pending.empty()) {
+    const rapidjson::Value* v = pending.back();
+    pending.pop_back();
+    if (v->IsObject()) {
+      names.clear();
+      for (const auto& m : v->GetObject()) {
+        names.emplace_back(m.name.GetString(), m.name.GetStringLength());
+        pending.push_back(&m.value);
+      }
+      std::sort(names.begin(), names.end());
+      if (std::adjacent_find(names.begin(), names.end()) != names.end()) return true;
+    } else if (v->IsArray()) {
+      for (const auto& e : v->GetArray()) pending.push_back(&e);
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 bool parse_json_object(const http_request& req, rapidjson::Document& doc, http_response& error) {
   const std::string& body = req.body();
+  auto invalid = [&](std::string why) {
+    error = error_response(http::status::bad_request, "json.invalid", std::move(why));
+    return false;
+  };
+  // RapidJSON reads a NUL byte as the end of the text: what follows one would go unread.
+  if (body.find('\0') != std::string::npos) return invalid("the request body contains a NUL byte");
   // Iterative: the recursive parser's stack grows with the nesting, and a body of a million
   // '[' (under the 1 MiB limit) would overflow it. The document's own destruction does not
   // recurse (pool allocator).
-  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
-    error = error_response(http::status::bad_request, "json.invalid", "the request body must be a JSON object");
-    return false;
-  }
+  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) return invalid("the request body must be a JSON object");
+  if (has_duplicate_member(doc)) return invalid("the request body names a member twice in one object");
   return true;
 }
 

@@ -98,9 +98,14 @@ http_response forbidden(std::string_view why) {
 }
 
 /// /api/v1/tenants/{t}/... once the caller may access t and t exists.
+/// HEAD is answered as GET wherever GET is (the session drops the body, RFC 9110 §9.3.2).
+verb method_of(const http_request& req) {
+  return req.method() == verb::head ? verb::get : req.method();
+}
+
 awaitable<http_response> dispatch_tenant(admin_call& c, const std::string& t) {
   const auto& p = c.path;  // tenants, t, resource, [id]
-  verb m = c.req.method();
+  verb m = method_of(c.req);
   const std::string& res = p[2];
   if (p.size() == 3) {
     if (res == "tokens") {
@@ -114,15 +119,15 @@ awaitable<http_response> dispatch_tenant(admin_call& c, const std::string& t) {
     if (res == "cas") {
       if (m == verb::post) co_return co_await upload_ca(c, t);
       if (m == verb::get) co_return co_await list_cas(c, t);
-      co_return method_not_allowed("GET, POST");
+      co_return method_not_allowed("GET, HEAD, POST");
     }
     if (res == "agents") {
       if (m == verb::get) co_return co_await list_agents(c, t);
-      co_return method_not_allowed("GET");
+      co_return method_not_allowed("GET, HEAD");
     }
     if (res == "clients") {
       if (m == verb::get) co_return list_clients(c, t);
-      co_return method_not_allowed("GET");
+      co_return method_not_allowed("GET, HEAD");
     }
     co_return not_found();
   }
@@ -134,7 +139,7 @@ awaitable<http_response> dispatch_tenant(admin_call& c, const std::string& t) {
     if (res == "agents") {
       if (m == verb::get) co_return co_await get_agent(c, t, p[3]);
       if (m == verb::delete_) co_return co_await delete_agent(c, t, p[3]);
-      co_return method_not_allowed("GET, DELETE");
+      co_return method_not_allowed("GET, HEAD, DELETE");
     }
   }
   co_return not_found();
@@ -150,7 +155,7 @@ bool is_tenant_resource(const std::vector<std::string>& p) {
 
 awaitable<http_response> dispatch_api(admin_call& c) {
   const auto& p = c.path;
-  verb m = c.req.method();
+  verb m = method_of(c.req);
   // Every route below needs a token; an unknown path is 404 only for callers who have one.
   c.who = co_await authenticate(c.state, c.req);
   if (!c.who.authenticated) {
@@ -160,14 +165,14 @@ awaitable<http_response> dispatch_api(admin_call& c) {
     co_return res;
   }
   if (p.size() == 1 && p[0] == "tenants") {
-    if (m != verb::get && m != verb::post) co_return method_not_allowed("GET, POST");
+    if (m != verb::get && m != verb::post) co_return method_not_allowed("GET, HEAD, POST");
     if (!c.who.is_global()) co_return forbidden("managing tenants needs the global admin token");
     // Not `cond ? co_await a : co_await b`: GCC 12 evaluates both arms.
     if (m == verb::post) co_return co_await create_tenant(c);
     co_return co_await list_tenants(c);
   }
   if (p.size() == 1 && p[0] == "auth-failures") {
-    if (m != verb::get) co_return method_not_allowed("GET");
+    if (m != verb::get) co_return method_not_allowed("GET, HEAD");
     auto it = c.query.find("tenant");
     if (!c.who.is_global()) {
       // A tenant token sees its own tenant's refusals: without ?tenant= that is what it asks

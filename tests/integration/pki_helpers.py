@@ -48,7 +48,7 @@ def fingerprint(cert: x509.Certificate) -> str:
 class CA:
     """A self-signed tenant CA (basicConstraints CA:TRUE unless is_ca=False)."""
 
-    def __init__(self, cn: str | None = None, is_ca: bool = True, bits: int = 2048):
+    def __init__(self, cn: str | None = None, is_ca: bool = True, bits: int = 2048, key_cert_sign: bool = True):
         self.key = new_key(bits)
         self.name = _name(cn or f"Test CA {uuid.uuid4().hex[:8]}")
         ski = x509.SubjectKeyIdentifier.from_public_key(self.key.public_key())
@@ -59,7 +59,7 @@ class CA:
         if is_ca:
             b = b.add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
                                               key_encipherment=False, data_encipherment=False,
-                                              key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                              key_agreement=False, key_cert_sign=key_cert_sign, crl_sign=True,
                                               encipher_only=False, decipher_only=False), critical=True)
         self.cert = b.sign(self.key, hashes.SHA256())
 
@@ -67,13 +67,19 @@ class CA:
     def pem(self) -> str:
         return pem(self.cert)
 
-    def verification(self, code: str, signing_key=None) -> str:
+    def verification(self, code: str, signing_key=None, valid_from_hours: float | None = None) -> str:
         """A verification certificate with subject CN = code, issued by this CA (signed by
-        `signing_key`, default the CA key: proof of possession)."""
+        `signing_key`, default the CA key: proof of possession). valid_from_hours: notBefore
+        that many hours from now, valid for one hour (default: valid now)."""
         key = new_key()
-        b = _validity(x509.CertificateBuilder().subject_name(x509.Name([
-            x509.NameAttribute(NameOID.COMMON_NAME, code)])).issuer_name(self.name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number()))
+        b = x509.CertificateBuilder().subject_name(x509.Name([
+            x509.NameAttribute(NameOID.COMMON_NAME, code)])).issuer_name(self.name)\
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        if valid_from_hours is None:
+            b = _validity(b)
+        else:
+            start = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=valid_from_hours)
+            b = b.not_valid_before(start).not_valid_after(start + datetime.timedelta(hours=1))
         return pem(b.sign(signing_key or self.key, hashes.SHA256()))
 
     def device(self, client_id: str):

@@ -205,9 +205,14 @@ def test_create_tenant_invalid_id_is_400(api, body):
     assert r.json["error"] in ("tenant.invalid_id", "field.invalid")
 
 
-@pytest.mark.parametrize("raw", [b"", b"{", b"[1,2]", b"\"acme\"", b"{\"id\": \"x\",}", b"\xff\xfe"])
+@pytest.mark.parametrize("raw", [b"", b"{", b"[1,2]", b"\"acme\"", b"{\"id\": \"x\",}", b"\xff\xfe",
+                                 # one body must not mean two things: a member named twice, text
+                                 # hidden behind a NUL byte, a string that is not UTF-8
+                                 b'{"id": "dup-a", "id": "dup-b"}', b'{"id": "nul-a"}\x00{"id": "nul-b"} junk',
+                                 b'{"id": "utf8-\xff"}'])
 def test_bad_json_is_400(api, raw):
     assert_error(api.post("/api/v1/tenants", raw=raw), 400, "json.invalid")
+    assert not {"dup-a", "dup-b", "nul-a", "utf8-"} & {t["id"] for t in api.get("/api/v1/tenants").json["tenants"]}
 
 
 def test_deeply_nested_json_is_400_and_the_broker_lives(api):
@@ -301,6 +306,18 @@ def test_unknown_things_are_404(api):
         assert_error(api.get(path), 404)
 
 
+def test_head_is_answered_wherever_get_is(api):
+    t = api.tenant("head")
+    for path in ("/api/v1/tenants", f"/api/v1/tenants/{t}/cas", f"/api/v1/tenants/{t}/agents",
+                 f"/api/v1/tenants/{t}/clients", "/api/v1/auth-failures", "/healthz", "/metrics"):
+        get, head = api.get(path), api.call("HEAD", path)
+        assert get.status == 200 and head.status == 200, (path, get.status, head.status)
+        assert head.body == b"" and head.headers.get("content-length") == str(len(get.body)), (path, head.headers)
+    assert api.call("HEAD", "/api/v1/tenants", token=None).status == 401
+    r = api.call("PUT", f"/api/v1/tenants/{t}/agents")
+    assert r.status == 405 and "HEAD" in r.headers["allow"], r.headers
+
+
 def test_wrong_method_on_known_path_is_405(api):
     t = api.tenant("m")
     for method, path in [("DELETE", "/api/v1/tenants"), ("PUT", f"/api/v1/tenants/{t}/cas"),
@@ -358,6 +375,12 @@ def test_ca_upload_refusals(api):
     # RSA 1024 (80-bit security): no device chain under it would validate, so it is refused now.
     weak = CA(bits=1024)
     cases.append((weak.pem, weak.verification(api.code(t)), 400, "ca.weak_key"))
+    # keyUsage without keyCertSign: the CA may not issue certificates, so no device would validate.
+    no_cert_sign = CA(key_cert_sign=False)
+    cases.append((no_cert_sign.pem, no_cert_sign.verification(api.code(t)), 400, "ca.key_usage"))
+    # A stale or future proof: the verification certificate must be valid now.
+    cases.append((ca.pem, ca.verification(api.code(t), valid_from_hours=-3), 400, "verification.expired"))
+    cases.append((ca.pem, ca.verification(api.code(t), valid_from_hours=2), 400, "verification.expired"))
     for cert, verification, status, error in cases:
         r = api.post(f"/api/v1/tenants/{t}/cas", {"certificate": cert, "verificationCertificate": verification})
         assert_error(r, status, error)

@@ -67,6 +67,18 @@ TEST_CASE("CA onboarding", "[auth][onboarding]") {
     REQUIRE(v);
     CHECK(code_of_upload(inspect_ca_upload(f.root.cert_pem, v->cert_pem, now)) == "verification.signature");
   }
+  SECTION("verification certificate outside its validity period: verification.expired") {
+    auto stale = pki::make_verification_cert(code, f.root, pki::validity{now - 7200, now - 3600});
+    REQUIRE(stale);
+    CHECK(code_of_upload(inspect_ca_upload(f.root.cert_pem, stale->cert_pem, now)) == "verification.expired");
+    auto future = pki::make_verification_cert(code, f.root, pki::validity{now + 3600, now + 7200});
+    REQUIRE(future);
+    CHECK(code_of_upload(inspect_ca_upload(f.root.cert_pem, future->cert_pem, now)) == "verification.expired");
+    // Made "now" on a clock a minute ahead of the broker's: accepted.
+    auto ahead = pki::make_verification_cert(code, f.root, pki::validity{now + 60, now + 3600});
+    REQUIRE(ahead);
+    CHECK(inspect_ca_upload(f.root.cert_pem, ahead->cert_pem, now));
+  }
   SECTION("verification issued by another CA name") {
     auto v = pki::make_verification_cert(code, f.evil_root, pki::days_from(now, 1));
     REQUIRE(v);
