@@ -102,6 +102,12 @@ decode_result decode_connect(std::span<const std::uint8_t> body) {
   if (auto e = in.read_u8(c.protocol_level); e != decode_error::none) {
     return e;
   }
+  if (c.protocol_level != 4) {
+    // Another level lays the rest out its own way (MQTT 5 adds properties after the keep-alive
+    // and in the payload): left unparsed, so that the broker can answer CONNACK 0x01
+    // [MQTT-3.1.2-2] instead of closing on a "malformed" CONNECT. Only name and level are set.
+    return c;
+  }
   if (auto e = in.read_u8(flags); e != decode_error::none) {
     return e;
   }

@@ -40,6 +40,23 @@ def test_unsupported_protocol_level_gets_0x01_and_close(open_port, name, level):
     assert (rc, present, closed) == (0x01, False, True)
 
 
+def test_a_real_mqtt5_connect_gets_0x01_and_close(open_port):
+    # An MQTT 5 client lays its CONNECT out with properties (here: receive maximum 10, and an
+    # empty will/payload property set is not needed without a will). It must hear "unacceptable
+    # protocol version" [MQTT-3.1.2-2], not be cut off as malformed.
+    client_id = b"mqtt5-client-000001"
+    body = (b"\x00\x04MQTT\x05" + b"\x02" + b"\x00\x1e" + b"\x03\x21\x00\x0a"
+            + len(client_id).to_bytes(2, "big") + client_id)
+    c = RawClient(open_port)
+    try:
+        c.send(bytes([0x10, len(body)]) + body)
+        p = c.read_packet(3)
+        assert p.type == CONNACK and p.body == b"\x00\x01", p
+        assert c.wait_closed(3)
+    finally:
+        c.close()
+
+
 def test_wrong_protocol_name_closes(open_port):
     c = RawClient(open_port)
     try:

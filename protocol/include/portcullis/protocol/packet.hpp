@@ -42,7 +42,7 @@ struct will_message {
 
 struct connect {
   std::string protocol_name;        // "MQTT" (or "MQIsdp" from 3.1 clients; the broker answers 0x01)
-  std::uint8_t protocol_level = 4;
+  std::uint8_t protocol_level = 4;  // decode() sets only the two fields above for a level other than 4
   bool clean_session = true;
   std::uint16_t keep_alive = 0;     // seconds; 0 = off
   std::string client_id;            // may be empty
