@@ -429,7 +429,7 @@ void connection::on_auth(auth_outcome o) {
     credentials_ = std::make_unique<credentials>(credentials{std::move(o.ca_id), o.expires_at});
   }
   connected_since_ = epoch_seconds();
-  auto attached = ctx_.sessions.attach(o.tenant, std::move(o.client_id), clean_session_, shared_from_this());
+  auto attached = ctx_.sessions.attach(o.tenant, std::move(o.client_id), clean_session_, shared_from_this(), epoch_millis());
   session_ = std::move(attached.s);
   client_id_.reset();  // the session holds the id from now on
   if (attached.previous) attached.previous->kick("session taken over by a new connection");  // [MQTT-3.1.4-2]
@@ -485,8 +485,9 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
   m->frame = std::move(p.frame);
   m->framed = m->topic.data() == reinterpret_cast<const char*>(m->frame.data()) + 2;
   m->qos = p.qos;
-  m->created_at = epoch_seconds();
-  m->expires_at = m->created_at + lim.message_expiry_seconds;
+  const std::int64_t now_ms = epoch_millis();
+  m->created_at = now_ms / 1000;
+  m->expires_at_ms = now_ms + lim.message_expiry_seconds * 1000;
   message_ptr msg = m;
   auto limits = ctx_.limits();
   persistence* durable = ctx_.sessions.durable();
@@ -513,7 +514,7 @@ connection::action connection::handle_publish(protocol::publish& p, protocol::fr
     op.payload.assign(m->payload.begin(), m->payload.end());
     op.qos = 1;
     op.created_at = m->created_at;
-    op.expires_at = m->expires_at;
+    op.expires_at = (m->expires_at_ms + 999) / 1000;  // the store keeps whole seconds: never early
     durable_seq = ++flow().ack_seq;
     durable->submit(
         std::move(op),
@@ -678,7 +679,7 @@ bool connection::prepare_write() {
   write_state& w = writes();
   w.ctrl_inflight.swap(w.ctrl_pending);
   if (state_ == state::connected && session_) {
-    session_->collect(w.batch, max_publishes_per_write, ctx_.limits(), epoch_seconds());
+    session_->collect(w.batch, max_publishes_per_write, ctx_.limits(), epoch_millis());
   }
   if (w.ctrl_inflight.empty() && w.batch.empty()) {
     release_writes();

@@ -18,7 +18,7 @@ struct message {
   protocol::shared_buffer frame;   // owns topic and payload
   std::uint8_t qos = 0;            // QoS it was published with (0 or 1)
   std::int64_t created_at = 0;     // epoch seconds
-  std::int64_t expires_at = 0;     // epoch seconds (limits.message_expiry_seconds)
+  std::int64_t expires_at_ms = 0;  // epoch milliseconds (limits.message_expiry_seconds after it came in)
   std::int64_t store_id = 0;       // message id once persisted (durable sessions), else 0
   /// True when `frame` holds the topic's 2-byte length prefix right before
   /// `topic` (as received): the writer then sends [length+topic] straight from

@@ -560,7 +560,7 @@ void server::impl::restore_sessions() {
     m->framed = true;
     m->qos = 1;
     m->created_at = sm.created_at;
-    m->expires_at = sm.expires_at.value_or(sm.created_at + cfg->limits.message_expiry_seconds);
+    m->expires_at_ms = sm.expires_at.value_or(sm.created_at + cfg->limits.message_expiry_seconds) * 1000;
     m->store_id = sm.id;
     messages.emplace(sm.id, std::move(m));
   }

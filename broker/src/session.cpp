@@ -148,7 +148,7 @@ std::uint16_t session::allocate_packet_id(std::int64_t store_id) {
   }
 }
 
-void session::collect(std::vector<outgoing>& out, std::size_t max, const session_limits& limits, std::int64_t now) {
+void session::collect(std::vector<outgoing>& out, std::size_t max, const session_limits& limits, std::int64_t now_ms) {
   std::lock_guard lock(mutex_);
   wake_pending_ = false;
   for (std::size_t i = 0; i < inflight_.size(); ++i) {
@@ -161,7 +161,7 @@ void session::collect(std::vector<outgoing>& out, std::size_t max, const session
   }
   while (!queue_.empty() && out.size() < max) {
     queued_entry& q = queue_.front();
-    if (q.msg->expires_at < now) {  // whole seconds: never before the expiry has passed
+    if (q.msg->expires_at_ms <= now_ms) {
       metrics_.drop(drop_reason::expired);
       queue_.pop_front();
       continue;
@@ -236,9 +236,9 @@ std::size_t session::inflight() const {
   return inflight_.size();
 }
 
-std::size_t session::expire_messages(std::int64_t now) {
+std::size_t session::expire_messages(std::int64_t now_ms) {
   std::lock_guard lock(mutex_);
-  std::size_t n = queue_.erase_if([now](const queued_entry& e) { return e.msg->expires_at < now; });
+  std::size_t n = queue_.erase_if([now_ms](const queued_entry& e) { return e.msg->expires_at_ms <= now_ms; });
   if (n) metrics_.drop(drop_reason::expired, n);
   return n;
 }

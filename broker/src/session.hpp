@@ -126,7 +126,7 @@ class session {
 
   /// Moves up to `max` sendable messages into `out` (in-flight resends first, then
   /// the queue while the window has room). Expired messages are dropped and counted.
-  void collect(std::vector<outgoing>& out, std::size_t max, const session_limits& limits, std::int64_t now);
+  void collect(std::vector<outgoing>& out, std::size_t max, const session_limits& limits, std::int64_t now_ms);
   /// PUBACK from the client: frees the window slot and returns the message
   /// (null when the id is unknown).
   message_ptr acknowledge(std::uint16_t packet_id);
@@ -140,7 +140,7 @@ class session {
   std::size_t queued() const;
   std::size_t inflight() const;
   /// Drops queued messages older than their expiry; returns how many.
-  std::size_t expire_messages(std::int64_t now);
+  std::size_t expire_messages(std::int64_t now_ms);
 
  private:
   struct inflight_entry {

@@ -38,15 +38,20 @@ void session_registry::unsubscribe_all(const std::shared_ptr<session>& s) {
 
 session_registry::attach_result session_registry::attach(std::string_view tenant, std::string&& client_id,
                                                          bool clean_session,
-                                                         const std::shared_ptr<session_owner>& owner) {
+                                                         const std::shared_ptr<session_owner>& owner,
+                                                         std::int64_t now_ms) {
   attach_result r;
   std::shared_ptr<session> discarded;
+  bool expired = false;
   {
     std::lock_guard lock(mutex_);
     auto it = sessions_.find(key{tenant, client_id});
     if (it != sessions_.end()) {
       r.previous = (*it)->owner();
-      if (clean_session || !(*it)->persistent()) {
+      // Expired to the millisecond, whether or not the 1 s sweep has come by yet.
+      expired = (*it)->persistent() && !(*it)->connected() &&
+                (*it)->disconnected_at_ms() + session_expiry_seconds_ * 1000 <= now_ms;
+      if (clean_session || !(*it)->persistent() || expired) {
         discarded = *it;
         sessions_.erase(it);
       } else {
@@ -73,6 +78,9 @@ session_registry::attach_result session_registry::attach(std::string_view tenant
     if (persist_ && r.s->persistent()) persist_->submit(session_row(*r.s, std::nullopt, std::nullopt));
   }
   if (r.previous) metrics_.takeovers.fetch_add(1, std::memory_order_relaxed);
+  if (expired) {
+    if (std::size_t q = discarded->queued()) metrics_.drop(drop_reason::session_expired, q);
+  }
   return r;
 }
 
@@ -93,7 +101,6 @@ void session_registry::release(const std::shared_ptr<session>& s, const session_
 }
 
 std::size_t session_registry::sweep(std::int64_t now_ms, std::int64_t expiry_seconds) {
-  const std::int64_t now = now_ms / 1000;  // message expiry is in whole seconds
   std::vector<std::shared_ptr<session>> expired;
   {
     std::lock_guard lock(mutex_);
@@ -122,7 +129,7 @@ std::size_t session_registry::sweep(std::int64_t now_ms, std::int64_t expiry_sec
     all.reserve(sessions_.size());
     for (const auto& s : sessions_) all.push_back(s);
   }
-  for (auto& s : all) s->expire_messages(now);
+  for (auto& s : all) s->expire_messages(now_ms);
   return expired.size();
 }
 

@@ -51,9 +51,11 @@ class session_registry {
 
   /// Finds or creates the session for a CONNECT that was accepted, and attaches
   /// `owner` to it. CleanSession=1 discards any previous state [MQTT-3.1.2-6].
-  /// `client_id` is a sink: a new session keeps it (no second copy of the id).
+  /// `client_id` is a sink: a new session keeps it (no second copy of the id). A persistent
+  /// session offline for session_expiry_seconds at `now_ms` (epoch ms) has expired, swept or
+  /// not: it is discarded and a new one starts.
   attach_result attach(std::string_view tenant, std::string&& client_id, bool clean_session,
-                       const std::shared_ptr<session_owner>& owner);
+                       const std::shared_ptr<session_owner>& owner, std::int64_t now_ms);
 
   /// The connection `owner` closed at `now_ms` (epoch ms): a clean session is removed, a
   /// persistent one stays (offline) until it expires.

@@ -52,7 +52,7 @@ TEST_CASE("fan-out to many subscribers copies no payload", "[fanout][alloc]") {
   msg->topic = msg->frame.view().substr(0, topic.size());
   msg->payload = msg->frame.view().substr(topic.size());
   msg->qos = 1;
-  msg->expires_at = 1'000'000;
+  msg->expires_at_ms = 1'000'000;
   message_ptr shared = msg;
 
   std::vector<route_target> scratch;

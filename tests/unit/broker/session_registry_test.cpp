@@ -32,7 +32,7 @@ TEST_CASE("clean sessions: one per (tenant, client id), gone on release", "[regi
   session_registry reg(r, m);
   auto a = std::make_shared<fake_owner>();
   auto b = std::make_shared<fake_owner>();
-  auto first = reg.attach("t1", std::string("device-with-a-long-client-id"), true, a);
+  auto first = reg.attach("t1", std::string("device-with-a-long-client-id"), true, a, 0);
   REQUIRE(first.s);
   REQUIRE_FALSE(first.session_present);
   REQUIRE_FALSE(first.previous);
@@ -40,7 +40,7 @@ TEST_CASE("clean sessions: one per (tenant, client id), gone on release", "[regi
   REQUIRE(first.s->tenant() == "t1");
 
   // Same client id in another tenant is another session.
-  auto other = reg.attach("t2", std::string("device-with-a-long-client-id"), true, b);
+  auto other = reg.attach("t2", std::string("device-with-a-long-client-id"), true, b, 0);
   REQUIRE(other.s != first.s);
   REQUIRE_FALSE(other.previous);
   REQUIRE(reg.size() == 2);
@@ -61,8 +61,8 @@ TEST_CASE("[MQTT-3.1.4-2] takeover returns the previous owner; its release is th
   session_registry reg(r, m);
   auto a = std::make_shared<fake_owner>();
   auto b = std::make_shared<fake_owner>();
-  auto first = reg.attach("t", std::string("c"), true, a);
-  auto second = reg.attach("t", std::string("c"), true, b);
+  auto first = reg.attach("t", std::string("c"), true, a, 0);
+  auto second = reg.attach("t", std::string("c"), true, b, 0);
   REQUIRE(second.previous == a);
   REQUIRE(second.s != first.s);  // CleanSession=1 discards the old state [MQTT-3.1.2-6]
   reg.release(first.s, a.get(), 100);
@@ -75,7 +75,7 @@ TEST_CASE("persistent session outlives its connection and resumes", "[registry]"
   metrics m;
   session_registry reg(r, m);
   auto a = std::make_shared<fake_owner>();
-  auto first = reg.attach("t", std::string("p"), false, a);
+  auto first = reg.attach("t", std::string("p"), false, a, 0);
   REQUIRE(reg.subscribe(first.s, "x", 1));
   reg.release(first.s, a.get(), 100);
   REQUIRE(reg.size() == 1);
@@ -83,7 +83,7 @@ TEST_CASE("persistent session outlives its connection and resumes", "[registry]"
   REQUIRE(r.subscription_count() == 1);
 
   auto b = std::make_shared<fake_owner>();
-  auto again = reg.attach("t", std::string("p"), false, b);
+  auto again = reg.attach("t", std::string("p"), false, b, 150);
   REQUIRE(again.session_present);
   REQUIRE(again.s == first.s);
   REQUIRE(m.sessions_persistent.load() == 1);
@@ -99,12 +99,37 @@ TEST_CASE("persistent session outlives its connection and resumes", "[registry]"
   REQUIRE(r.subscription_count() == 0);
 }
 
+TEST_CASE("a persistent session past its expiry is not resumed, swept or not", "[registry]") {
+  router r;
+  metrics m;
+  session_registry reg(r, m);
+  reg.set_persistence(nullptr, 10);
+  auto a = std::make_shared<fake_owner>();
+  auto first = reg.attach("t", std::string("p"), false, a, 100'000);
+  REQUIRE(reg.subscribe(first.s, "x", 1));
+  reg.release(first.s, a.get(), 200'900);
+  auto b = std::make_shared<fake_owner>();
+  SECTION("one millisecond before: resumed") {
+    auto again = reg.attach("t", std::string("p"), false, b, 210'899);
+    CHECK(again.session_present);
+    CHECK(again.s == first.s);
+  }
+  SECTION("at the expiry, before any sweep: a new session, the old one's subscriptions gone") {
+    auto again = reg.attach("t", std::string("p"), false, b, 210'900);
+    CHECK_FALSE(again.session_present);
+    CHECK(again.s != first.s);
+    CHECK(r.subscription_count() == 0);
+    CHECK(reg.size() == 1);
+    CHECK(m.sessions_persistent.load() == 1);
+  }
+}
+
 TEST_CASE("remove kicks the connected owner", "[registry]") {
   router r;
   metrics m;
   session_registry reg(r, m);
   auto a = std::make_shared<fake_owner>();
-  reg.attach("t", std::string("c"), true, a);
+  reg.attach("t", std::string("c"), true, a, 0);
   REQUIRE_FALSE(reg.remove("t", "other", "agent deleted"));
   REQUIRE(reg.remove("t", "c", "agent deleted"));
   REQUIRE(a->kicks == std::vector<std::string>{"agent deleted"});

@@ -20,7 +20,7 @@ message_ptr make_message(const std::string& topic, const std::string& payload, s
   m->topic = m->frame.view().substr(0, topic.size());
   m->payload = m->frame.view().substr(topic.size());
   m->qos = qos;
-  m->expires_at = expires_at;
+  m->expires_at_ms = expires_at;
   return m;
 }
 
