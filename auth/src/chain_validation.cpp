@@ -158,8 +158,11 @@ const entry* find_anchor(const std::vector<x509_ptr>& chain, const trust_store::
 
 // X509_verify_cert against `anchor` only. On success fills the validity window of the built
 // chain into facts.
+// `check_time` false: the presented certificates' validity was already reported as failed (explain
+// mode goes on after a failure), so the path is checked for everything else instead of stopping
+// at the same expired certificate again.
 bool verify_path(const std::vector<x509_ptr>& chain, const entry& anchor, std::int64_t now, int purpose,
-                 chain_facts& facts, rule_log& log) {
+                 chain_facts& facts, rule_log& log, bool check_time) {
   // The anchor is given as a trusted stack rather than an X509_STORE: same verification, but
   // no store to build per call and no store lock taken (X509_STORE lookups write-lock it).
   x509_store_ctx_ptr ctx(X509_STORE_CTX_new_ex(thread_libctx(), nullptr));
@@ -178,8 +181,12 @@ bool verify_path(const std::vector<x509_ptr>& chain, const entry& anchor, std::i
   }
   X509_STORE_CTX_set0_trusted_stack(ctx.get(), trusted.get());  // borrowed: outlives ctx
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
-  X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(now));
   X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
+  if (check_time) {
+    X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(now));
+  } else {
+    X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_NO_CHECK_TIME);  // USE_CHECK_TIME (set_time) would win
+  }
   X509_VERIFY_PARAM_set_depth(param, 8);
   // Security level 2 (112-bit): every key in the path at least RSA 2048 / EC P-224, and every
   // signature below the anchor with a hash of at least that strength, so no SHA-1 or MD5
@@ -377,7 +384,11 @@ std::optional<chain_facts> validate_chain_rules(const std::vector<x509_ptr>& cha
   if (policy.device_profile) {
     check_device_profile(chain, log);
   }
-  if (log.stop() || (!check_validity(chain, now, log) && log.stop())) {
+  if (log.stop()) {
+    return std::nullopt;
+  }
+  const bool valid_now = check_validity(chain, now, log);
+  if (!valid_now && log.stop()) {
     return std::nullopt;
   }
   if (policy.ordered && !check_order(chain, log) && log.stop()) {
@@ -407,7 +418,7 @@ std::optional<chain_facts> validate_chain_rules(const std::vector<x509_ptr>& cha
     facts.not_before = std::max(facts.not_before, not_before_of(c.get()));
     facts.not_after = std::min(facts.not_after, not_after_of(c.get()));
   }
-  if (!verify_path(chain, *anchor, now, policy.purpose, facts, log) || log.failures() != failures_before) {
+  if (!verify_path(chain, *anchor, now, policy.purpose, facts, log, valid_now) || log.failures() != failures_before) {
     return std::nullopt;
   }
   facts.tenant = anchor->info.tenant;

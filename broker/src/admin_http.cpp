@@ -160,7 +160,8 @@ asio::awaitable<void> run_session(std::shared_ptr<admin_state> state, beast::tcp
     // worth an operator's attention (someone guessing, or a script with a revoked token): it
     // is logged at info with the peer's address.
     const unsigned status = res.result_int();
-    const auto path = std::string(req.target().substr(0, req.target().find('?')));
+    // At most 256 bytes of it: a path is the client's to make as long as the 8 KiB header limit.
+    const auto path = echo_id(req.target().substr(0, req.target().find('?')), 256);
     if (status == 401 || status == 403) {
       beast::error_code rec;
       auto peer = stream.socket().remote_endpoint(rec);

@@ -31,6 +31,13 @@ http_response no_content() {
   return res;
 }
 
+std::string echo_id(std::string_view id, std::size_t max) {
+  if (id.size() <= max) return std::string(id);
+  std::size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(id[n]) & 0xC0) == 0x80) --n;  // not inside a UTF-8 sequence
+  return std::string(id.substr(0, n)) + "...";
+}
+
 namespace {
 
 // Whether a member name occurs twice in one object, at any depth (RapidJSON keeps both and

@@ -56,6 +56,10 @@ class json_writer {
 http_response json_response(http::status status, std::string body);
 /// {"error": code, "message": message} with `status`.
 http_response error_response(http::status status, std::string_view code, std::string_view message);
+
+/// A client-supplied id or path as echoed in an error message or a log line: at most `max`
+/// bytes (cut on a UTF-8 boundary, "..." appended), so a 7 KB id is not sent back or logged whole.
+std::string echo_id(std::string_view id, std::size_t max = 64);
 /// 204 No Content.
 http_response no_content();
 /// Parses the request body as a JSON object. On failure fills `error` with the

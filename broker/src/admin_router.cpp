@@ -189,7 +189,7 @@ awaitable<http_response> dispatch_api(admin_call& c) {
   const std::string& t = p[1];
   if (!c.who.may_access(t)) co_return forbidden("this token is scoped to another tenant");
   if (!is_valid_tenant_id(t)) {
-    co_return error_response(http::status::not_found, "tenant.not_found", "no tenant \"" + t + "\"");
+    co_return error_response(http::status::not_found, "tenant.not_found", "no tenant \"" + echo_id(t) + "\"");
   }
   // Anonymous clients live in auth.anonymous_tenant whether or not that tenant was created:
   // their list is readable either way (an empty agent list too: anonymous clients get none).
@@ -201,7 +201,7 @@ awaitable<http_response> dispatch_api(admin_call& c) {
   auto job = [t](store::database& db) { return db.tenant_exists(t); };
   auto exists = co_await run_store(c.state.ctx, job);
   if (!exists) co_return store_failure("tenant lookup", exists.error());
-  if (!*exists) co_return error_response(http::status::not_found, "tenant.not_found", "no tenant \"" + t + "\"");
+  if (!*exists) co_return error_response(http::status::not_found, "tenant.not_found", "no tenant \"" + echo_id(t) + "\"");
   co_return co_await dispatch_tenant(c, t);
 }
 

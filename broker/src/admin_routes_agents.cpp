@@ -62,7 +62,7 @@ void write_agent(json_writer& w, const store::agent_record& a, bool connected, s
 }
 
 http_response agent_not_found(const std::string& id) {
-  return error_response(http::status::not_found, "agent.not_found", "no agent \"" + id + "\" in this tenant");
+  return error_response(http::status::not_found, "agent.not_found", "no agent \"" + echo_id(id) + "\" in this tenant");
 }
 
 }  // namespace

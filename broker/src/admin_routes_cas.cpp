@@ -112,7 +112,7 @@ awaitable<http_response> delete_ca(admin_call& c, const std::string& tenant, con
   auto r = co_await run_store(c.state.ctx, job);
   if (!r) {
     if (r.error() == store::errc::not_found) {
-      co_return error_response(http::status::not_found, "ca.not_found", "no CA \"" + id + "\" in this tenant");
+      co_return error_response(http::status::not_found, "ca.not_found", "no CA \"" + echo_id(id) + "\" in this tenant");
     }
     co_return store_failure("delete CA", r.error());
   }

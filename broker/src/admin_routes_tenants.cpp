@@ -76,7 +76,7 @@ awaitable<http_response> mint_tenant_token(admin_call& c, const std::string& ten
   auto r = co_await run_store(c.state.ctx, job);
   if (!r) {
     if (r.error() == store::errc::not_found) {
-      co_return error_response(http::status::not_found, "tenant.not_found", "no tenant \"" + tenant + "\"");
+      co_return error_response(http::status::not_found, "tenant.not_found", "no tenant \"" + echo_id(tenant) + "\"");
     }
     co_return store_failure("mint token", r.error());
   }
@@ -96,7 +96,7 @@ awaitable<http_response> create_registration_code(admin_call& c, const std::stri
   auto r = co_await run_store(c.state.ctx, job);
   if (!r) {
     if (r.error() == store::errc::not_found) {
-      co_return error_response(http::status::not_found, "tenant.not_found", "no tenant \"" + tenant + "\"");
+      co_return error_response(http::status::not_found, "tenant.not_found", "no tenant \"" + echo_id(tenant) + "\"");
     }
     co_return store_failure("create registration code", r.error());
   }

@@ -56,6 +56,19 @@ const char* env_token() {
   return env != nullptr && *env != '\0' ? env : nullptr;
 }
 
+/// The bootstrap token reaches every tenant: a short one is guessable. Warned about (its length
+/// only), not refused: a development setup may choose one on purpose.
+constexpr std::size_t min_token_length = 16;
+
+std::string warn_if_short(std::string token, std::string_view source) {
+  if (token.size() < min_token_length) {
+    logger("admin")->warn("the admin bootstrap token from {} is {} characters long; use at least {} random ones "
+                          "(e.g. openssl rand -hex 32)",
+                          source, token.size(), min_token_length);
+  }
+  return token;
+}
+
 }  // namespace
 
 void check_bootstrap_token_source(const config& cfg) {
@@ -65,10 +78,11 @@ void check_bootstrap_token_source(const config& cfg) {
 std::string load_bootstrap_token_hash(const config& cfg) {
   if (const char* env = env_token()) {
     logger("admin")->info("admin bootstrap token taken from PORTCULLIS_ADMIN_TOKEN");
-    return auth::sha256_hex(trim(env));
+    return auth::sha256_hex(warn_if_short(std::string(trim(env)), "PORTCULLIS_ADMIN_TOKEN"));
   }
   if (cfg.admin_token_file) {
-    std::string hash = auth::sha256_hex(read_token_file(*cfg.admin_token_file, "admin.token_file"));
+    std::string hash =
+        auth::sha256_hex(warn_if_short(read_token_file(*cfg.admin_token_file, "admin.token_file"), "admin.token_file"));
     logger("admin")->info("admin bootstrap token read from {}", *cfg.admin_token_file);
     check_token_file_mode(*cfg.admin_token_file, false);
     return hash;

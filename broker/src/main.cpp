@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   auto add_out = [&](CLI::App* c, bool key) {
     c->add_option("--out-cert", pa.out_cert, "Certificate output (PEM)")->required();
     if (key) c->add_option("--out-key", pa.out_key, "Private key output (PEM, mode 0600)")->required();
-    c->add_option("--days", pa.days, "Validity in days (default 365)");
+    c->add_option("--days", pa.days, "Validity in days (default 365)")->check(CLI::Range(1, 36500));
   };
   auto add_issuer = [&](CLI::App* c) {
     c->add_option("--ca-cert", pa.ca_cert, "Issuing CA certificate (PEM)")->required();
@@ -97,7 +97,9 @@ int main(int argc, char** argv) {
   mint->add_option("--client-id", ma.client_id, "MQTT client id (iss and sub)")->required();
   mint->add_option("--chain", ma.chain,
                    "Issuer certificates, in order, up to the tenant CA, which x5c must contain (repeatable)");
-  mint->add_option("--lifetime", ma.lifetime, "Seconds until exp (default 3600)");
+  // Positive, but not capped at the broker's max_lifetime_seconds: a token that breaks it is a
+  // legitimate thing to mint when testing the broker.
+  mint->add_option("--lifetime", ma.lifetime, "Seconds until exp (default 3600)")->check(CLI::PositiveNumber);
   mint->add_option("--tenant", ma.tenant, "The ten claim (default empty)");
   mint->add_option("--audience", ma.audience, "The aud claim (default MQTTBroker)");
   cli::explain_args ea;

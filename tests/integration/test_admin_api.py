@@ -306,6 +306,16 @@ def test_unknown_things_are_404(api):
         assert_error(api.get(path), 404)
 
 
+def test_a_long_id_is_not_echoed_whole(api):
+    t = api.tenant("echo")
+    for path in ("/api/v1/tenants/" + "a" * 7000 + "/cas", f"/api/v1/tenants/{t}/cas/" + "c" * 5000,
+                 f"/api/v1/tenants/{t}/agents/" + "%C3%A9" * 1000):
+        method = "DELETE" if "/cas/" in path else "GET"
+        r = api.call(method, path)
+        assert r.status == 404 and len(r.body) < 300, (r.status, len(r.body))
+        assert r.json["message"].count("...") == 1
+
+
 def test_head_is_answered_wherever_get_is(api):
     t = api.tenant("head")
     for path in ("/api/v1/tenants", f"/api/v1/tenants/{t}/cas", f"/api/v1/tenants/{t}/agents",

@@ -443,6 +443,38 @@ def test_pki_refuses_an_issuer_that_cannot_sign(tmp_path, kind):
     assert r.returncode == 0, r.stderr
 
 
+def test_dev_tools_refuse_nonsense_validity_periods(tmp_path):
+    """A CA valid for 0 or -5 days (notAfter before notBefore) or a token that expires before it
+    is issued is a typo, not a test case: exit 2 naming the option, nothing written."""
+    for days in ("0", "-5"):
+        out = tmp_path / f"ca{days}.crt"
+        r = run_cli("pki", "ca", "--cn", "Typo CA", "--days", days, "--out-cert", str(out),
+                    "--out-key", str(tmp_path / f"ca{days}.key"))
+        assert r.returncode == 2 and "--days" in r.stderr, (days, r.returncode, r.stderr)
+        assert not out.exists()
+    assert run_cli("pki", "ca", "--cn", "Good CA", "--out-cert", str(tmp_path / "ca.crt"),
+                   "--out-key", str(tmp_path / "ca.key")).returncode == 0
+    assert run_cli("pki", "device", "--cn", "typo-device-000001", "--ca-cert", str(tmp_path / "ca.crt"),
+                   "--ca-key", str(tmp_path / "ca.key"), "--out-cert", str(tmp_path / "d.crt"),
+                   "--out-key", str(tmp_path / "d.key")).returncode == 0
+    mint = ("token", "mint", "--cert", str(tmp_path / "d.crt"), "--key", str(tmp_path / "d.key"),
+            "--client-id", "typo-device-000001")
+    for lifetime in ("0", "-10"):
+        r = run_cli(*mint, "--lifetime", lifetime)
+        assert r.returncode == 2 and "--lifetime" in r.stderr and r.stdout == "", (lifetime, r.returncode, r.stderr)
+    # Longer than the broker accepts is still mintable: that is how its refusal is tested.
+    assert run_cli(*mint, "--lifetime", "7200").returncode == 0
+
+
+def test_a_short_bootstrap_token_is_warned_about_without_being_logged(broker_factory, monkeypatch):
+    monkeypatch.setenv("PORTCULLIS_ADMIN_TOKEN", "letmein")
+    broker = broker_factory({"listeners": [
+        {"name": "mqtt", "bind": "127.0.0.1:0", "protocol": "mqtt", "auth": ["anonymous"]},
+        {"name": "admin", "bind": "127.0.0.1:0", "protocol": "http"}]})
+    broker.wait_log(r"admin bootstrap token from PORTCULLIS_ADMIN_TOKEN is 7 characters long; use at least 16")
+    assert "letmein" not in broker.log_text()
+
+
 def test_a_second_serve_on_the_same_data_dir_is_refused(broker_factory):
     """Two brokers on one data dir would share one store and overwrite each other's ports.json:
     the second exits 2 naming data_dir (and the pid holding it), and the first carries on."""

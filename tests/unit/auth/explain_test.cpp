@@ -80,6 +80,14 @@ TEST_CASE("explain_x5c_jwt", "[auth][explain]") {
     CHECK(rules.back().rule == "jwt.signature");
     CHECK(rules.back().passed);
   }
+  SECTION("an expired device certificate is reported once, and the rest of the path still checked") {
+    auto rules = explain_x5c_jwt("_CertificateBearer", valid_builder(f.expired_device, {&f.intermediate, &f.root}).build(),
+                                 client_id, *f.root_store, x5c_options{}, now);
+    CHECK(failing(rules) == std::vector<std::string>{"x5c.expired"});
+    auto chain = std::find_if(rules.begin(), rules.end(), [](const rule_result& r) { return r.rule == "x5c.chain"; });
+    REQUIRE(chain != rules.end());
+    CHECK(chain->passed);
+  }
   SECTION("an unparsable token stops at jwt.format") {
     auto rules = explain_x5c_jwt("_CertificateBearer", "a.b", client_id, *f.root_store, x5c_options{}, now);
     CHECK(failing(rules) == std::vector<std::string>{"jwt.format"});
