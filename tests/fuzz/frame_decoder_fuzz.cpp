@@ -57,6 +57,12 @@ void check_round_trip(const frame& f, const packet& p) {
     FUZZ_CHECK(pub->frame.data() == f.body.data());
     FUZZ_CHECK(lies_within(pub->topic, f.body) && lies_within(pub->payload, f.body));
   }
+  if (const auto* c = std::get_if<connect>(&p); c != nullptr && c->protocol_level != 4) {
+    // Another protocol level is decoded as its name and level only (the broker answers
+    // CONNACK 0x01): nothing more to round-trip.
+    FUZZ_CHECK(c->client_id.empty() && !c->username && !c->password && !c->will);
+    return;
+  }
   std::vector<std::uint8_t> wire;
   encode(p, wire);
   FUZZ_CHECK(wire.size() == f.wire_size());
