@@ -86,7 +86,7 @@ std::optional<boost::system::result<identity, auth_failure>> verify(
     }
     return auth_failure{reason::mtls_chain, std::string(code_of(f.code)) + ": " + f.detail};
   }
-  if (facts->common_name != client_id) {
+  if (options.client_id_is_cn && facts->common_name != client_id) {
     return auth_failure{reason::mtls_cn_mismatch, "client id is not the certificate CN \"" + facts->common_name + "\"",
                         facts->tenant};
   }

@@ -24,6 +24,7 @@ struct auth_request {
   std::optional<std::string> username;
   std::optional<std::string> password;            // binary; never logged
   auth::peer_chain peer_chain;                    // TLS client chain, leaf first (DER + libssl's parse)
+  bool client_cert_required = false;              // listener tls.client_certs "required"
   std::string remote;                             // "ip:port"
 };
 

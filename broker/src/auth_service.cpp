@@ -4,6 +4,7 @@
 #include "wall_clock.hpp"
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 
 #include <boost/asio/post.hpp>
@@ -62,7 +63,12 @@ struct auth_service::impl {
     x5c.client_id_max = cfg.auth.client_id_max_length;
     mtls.client_id_min = cfg.auth.client_id_min_length;
     mtls.client_id_max = cfg.auth.client_id_max_length;
+    certificate_gate = mtls;
+    certificate_gate.client_id_is_cn = false;
   }
+
+  using next_step = std::function<void(auth_request, auth_callback)>;
+  void check_certificate(auth_request req, auth_callback done, next_step next);
 
   void verify(const std::string& method, auth_request req, auth_callback done);
   void finish(boost::system::result<auth::identity, auth::auth_failure> r, auth_callback done);
@@ -94,6 +100,7 @@ struct auth_service::impl {
   asio::steady_timer provision_timer{pool};  // guarded by provision_mutex
   auth::x5c_options x5c;
   auth::mtls_options mtls;
+  auth::mtls_options certificate_gate;  // mtls chain rules without "client id = CN"
   std::mutex seen_mutex;
   std::vector<store::agent_seen> seen;
 };
@@ -124,6 +131,41 @@ void auth_service::impl::verify(const std::string& method, auth_request req, aut
                                       x5c, now, &trust.cache())
                : auth::verify_mtls(req.peer_chain, req.client_id, *snapshot, now, mtls, &trust.cache()),
            std::move(done));
+  });
+}
+
+// A `client_certs: "required"` listener admits only devices whose TLS client certificate chains
+// to a registered tenant CA (the mtls chain rules; the CN need not be the client id), whichever
+// method then authenticates them: the certificate is checked first, as the handshake of a
+// broker that trusts the CAs itself would. Cached chains are answered on the I/O thread.
+void auth_service::impl::check_certificate(auth_request req, auth_callback done, next_step next) {
+  auto proceed = [next = std::move(next)](boost::system::result<auth::identity, auth::auth_failure> r,
+                                          auth_request checked, auth_callback reply) {
+    if (!r) {
+      auth::auth_failure f = std::move(r).error();
+      auto code = f.code == auth::reason::client_id_length ? f.code : auth::reason::mtls_chain;
+      std::string detail = code == f.code ? std::move(f.detail)
+                                          : "client_certs \"required\": " + std::string(auth::code_of(f.code)) +
+                                                ": " + f.detail;
+      reply(refusal(code, std::move(detail), std::move(f.tenant)));
+      return;
+    }
+    next(std::move(checked), std::move(reply));
+  };
+  {
+    auto snapshot = trust.snapshot();
+    auto cached = auth::verify_mtls_cached(req.peer_chain, req.client_id, *snapshot, epoch_seconds(),
+                                           certificate_gate, trust.cache());
+    if (cached) {
+      proceed(std::move(*cached), std::move(req), std::move(done));
+      return;
+    }
+  }
+  asio::post(pool, [this, req = std::move(req), done = std::move(done), proceed = std::move(proceed)]() mutable {
+    auto snapshot = trust.snapshot();
+    auto r = auth::verify_mtls(req.peer_chain, req.client_id, *snapshot, epoch_seconds(), certificate_gate,
+                               &trust.cache());
+    proceed(std::move(r), std::move(req), std::move(done));
   });
 }
 
@@ -230,6 +272,26 @@ auth_service::auth_service(const config& cfg, store_gateway& store, trust_manage
 auth_service::~auth_service() { stop(); }
 
 void auth_service::authenticate(auth_request req, auth_callback done) {
+  if (req.client_cert_required) {
+    // The method that applies first: mtls checks the certificate itself; any other is gated.
+    const auto& bearer = impl_->cfg.auth.x5c_jwt.username;
+    for (const auto& method : req.methods) {
+      if (method == "x5c-jwt" && req.username && *req.username == bearer) break;
+      if (method == "mtls" && !req.peer_chain.der.empty()) return choose_method(std::move(req), std::move(done));
+      if (method == "anonymous") break;
+    }
+    if (req.peer_chain.der.empty()) {  // the handshake refuses this already
+      done(refusal(auth::reason::mtls_no_certificate, "client_certs \"required\": no TLS client certificate"));
+      return;
+    }
+    impl_->check_certificate(std::move(req), std::move(done),
+                             [this](auth_request r, auth_callback d) { choose_method(std::move(r), std::move(d)); });
+    return;
+  }
+  choose_method(std::move(req), std::move(done));
+}
+
+void auth_service::choose_method(auth_request req, auth_callback done) {
   const auto& bearer = impl_->cfg.auth.x5c_jwt.username;
   for (const auto& method : req.methods) {
     if (method == "x5c-jwt" && req.username && *req.username == bearer) {

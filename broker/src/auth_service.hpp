@@ -37,6 +37,7 @@ class auth_service final : public auth_gateway {
   void stop();
 
  private:
+  void choose_method(auth_request req, auth_callback done);  // the listener's methods, in order
   struct impl;
   std::unique_ptr<impl> impl_;
 };

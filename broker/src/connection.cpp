@@ -395,6 +395,7 @@ connection::action connection::handle_connect(protocol::connect& c) {
   req.username = std::move(c.username);
   req.password = std::move(c.password);
   req.peer_chain = transport_peer_chain();
+  req.client_cert_required = listener_.tls && listener_.tls->client_certs == client_cert_mode::required;
   req.remote = remote_;
   ctx_.auth->authenticate(std::move(req), [self = shared_from_this()](auth_outcome o) {
     asio::post(self->executor(), [self, o = std::move(o)]() mutable { self->on_auth(std::move(o)); });

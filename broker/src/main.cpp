@@ -2,6 +2,8 @@
 // and calls into the broker library. Configuration errors print one line naming
 // the key and exit 2.
 
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <iostream>
 
@@ -129,9 +131,11 @@ int main(int argc, char** argv) {
       pb::config c = load(config_path);
       // TLS files are loaded as serve loads them: a key that is encrypted, unreadable or not the
       // certificate's is a config error now, not at the next restart.
+      std::vector<std::string> warnings;
       for (std::size_t i = 0; i < c.listeners.size(); ++i) {
-        if (c.listeners[i].tls) pb::make_tls_contexts(c.listeners[i], i, 1);
+        if (c.listeners[i].tls) pb::make_tls_contexts(c.listeners[i], i, 1, &warnings);
       }
+      for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
       pb::check_bootstrap_token_source(c);
       std::cout << pb::to_json(c);
       return 0;
@@ -151,6 +155,10 @@ int main(int argc, char** argv) {
         throw;
       }
       pb::check_bootstrap_token_source(c);  // before anything is written into the data dir
+      // What serve writes (the store: queued payloads, bindings, CAs; the lock) is
+      // its user's alone, as under the shipped unit's UMask=0077, however it is started
+      // (ports.json is written 0644 on purpose: ports are no secret).
+      ::umask(0077);
       pb::setup_logging(c.log_level, c.log_format);
       json_logging = c.log_format == "json";
       pb::server s(std::move(c));

@@ -49,6 +49,7 @@
 #include <openssl/x509.h>
 
 #include <portcullis/auth/crypto_context.hpp>
+#include "portcullis/broker/logging.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -119,6 +120,13 @@ std::shared_ptr<boost::asio::ssl::context> make_tls_context(const listener_confi
   auto ctx = std::make_shared<asio::ssl::context>(created);  // owns it from here
   SSL_CTX* native = ctx->native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  // TLS 1.2: forward-secret (ECDHE) suites only, AEAD first; the CBC ones stay for older
+  // device stacks. No static-RSA key exchange: a leaked server key would decrypt recorded
+  // sessions. (TLS 1.3 suites are all forward-secret AEAD: OpenSSL's defaults.)
+  if (SSL_CTX_set_cipher_list(native, "ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE+AES:!aNULL") != 1) {
+    ERR_clear_error();
+    throw config_error(key, "cannot set the TLS 1.2 cipher suites");
+  }
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                    asio::ssl::context::no_sslv3 | asio::ssl::context::single_dh_use);
   boost::system::error_code ec;
@@ -160,7 +168,8 @@ std::shared_ptr<boost::asio::ssl::context> make_tls_context(const listener_confi
 }  // namespace
 
 std::vector<std::shared_ptr<boost::asio::ssl::context>> make_tls_contexts(const listener_config& l, std::size_t index,
-                                                                          std::size_t workers) {
+                                                                          std::size_t workers,
+                                                                          std::vector<std::string>* warnings) {
   const std::string key = "listeners[" + std::to_string(index) + "].tls";
   tls_files files;
   files.cert_chain_pem = read_file(l.tls->cert, key + ".cert", "certificate chain");
@@ -168,6 +177,22 @@ std::vector<std::shared_ptr<boost::asio::ssl::context>> make_tls_contexts(const 
   std::vector<std::shared_ptr<boost::asio::ssl::context>> out;
   for (std::size_t slot = 0; slot < std::max<std::size_t>(workers, 1); ++slot) {
     out.push_back(make_tls_context(l, index, slot, files));
+  }
+  // Loaded all the same (an operator may be replacing it), but every client that checks the
+  // server will refuse it: say so at start-up, check-config and SIGHUP.
+  if (X509* leaf = SSL_CTX_get0_certificate(out.front()->native_handle()); leaf != nullptr) {
+    std::string why = X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0    ? "has expired"
+                      : X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0 ? "is not valid yet"
+                                                                             : "";
+    if (!why.empty()) {
+      std::string warning = key + ".cert " + l.tls->cert + ": the server certificate " + why +
+                            "; TLS clients will refuse it";
+      if (warnings != nullptr) {
+        warnings->push_back(std::move(warning));
+      } else {
+        logger("broker")->warn("{}", warning);
+      }
+    }
   }
   return out;
 }

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <boost/asio/ssl/context.hpp>
@@ -18,8 +19,11 @@ namespace portcullis::broker {
 /// `client_certs`), one per I/O worker, each in that worker's OpenSSL library context
 /// (auth::tls_library_context): OpenSSL 3.0 takes a library context's locks for every
 /// algorithm fetch and certificate parse, which two workers handshaking at once contend on.
-/// Throws config_error naming the key. Called at start-up and on SIGHUP.
+/// Throws config_error naming the key. Called at start-up and on SIGHUP. A server certificate
+/// outside its validity period is loaded all the same, with a warning: logged, or appended to
+/// `warnings` when given (check-config, whose stdout is the effective config).
 std::vector<std::shared_ptr<boost::asio::ssl::context>> make_tls_contexts(const listener_config& l, std::size_t index,
-                                                                          std::size_t workers);
+                                                                          std::size_t workers,
+                                                                          std::vector<std::string>* warnings = nullptr);
 
 }  // namespace portcullis::broker

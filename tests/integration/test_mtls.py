@@ -147,6 +147,40 @@ def test_jwt_without_client_cert_on_the_tls_listener(env):
                    listener="mqtts", tls=client_ctx(env))
 
 
+def test_required_client_certs_admit_only_certificates_of_a_tenant_ca_whatever_authenticates(env):
+    """client_certs "required": the TLS client certificate must chain to a registered tenant CA
+    even when the device authenticates with an x5c token (its CN need not be the client id);
+    a certificate of an unregistered CA is refused as mtls.chain, the valid token
+    notwithstanding."""
+    cid = unique_id("req-jwt-device")
+    tok = mint(*env.pki.device("req-jwt", cid, env.tenant_ca), cid)
+    rogue = env.pki.ca("req-rogue-ca", "Required Rogue CA")
+    untrusted = env.pki.device("req-untrusted", unique_id("req-untrusted"), rogue, client_auth=True)
+    assert_refused(env.broker, cid, tok, "mtls.chain", listener="mqtts_req", tls=client_ctx(env, untrusted))
+    assert cid not in {a["name"] for a in env.broker.admin.agents("plant")}
+    # The same token with a certificate of the tenant's CA (another device's): admitted by x5c.
+    trusted = env.pki.device("req-trusted", unique_id("req-trusted"), env.tenant_ca, client_auth=True)
+    connects(env.broker.port("mqtts_req"), cid, tok, tls=client_ctx(env, trusted)).close()
+    assert cid in {a["name"] for a in env.broker.admin.agents("plant")}
+    # mtls itself on the required listener: the certificate is the credential.
+    dev_id = unique_id("req-mtls-device")
+    dev = env.pki.device("req-mtls", dev_id, env.tenant_ca, client_auth=True)
+    rc, raw = _mtls_connect(env.broker.port("mqtts_req"), dev_id, client_ctx(env, dev))
+    raw.close()
+    assert rc == 0
+
+
+@pytest.mark.parametrize("suite", ["AES128-SHA", "AES256-GCM-SHA384", "AES128-SHA256"])
+def test_tls12_suites_without_forward_secrecy_are_refused(env, suite):
+    """Static-RSA key exchange: a leaked server key would decrypt every recorded session."""
+    ctx = client_ctx(env)
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(suite)
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        TlsRawClient(env.broker.port("mqtts"), ctx).close()
+    assert env.broker.is_running()
+
+
 def test_required_client_certs_refuse_the_tls_session_without_one(env):
     port = env.broker.port("mqtts_req")
     failed_how = None

@@ -158,6 +158,50 @@ def _tls_config(cert, key):
                            "tls": {"cert": str(cert), "key": str(key), "client_certs": "optional"}}]}
 
 
+def test_an_expired_server_certificate_is_warned_about(tmp_path, broker_factory):
+    """Loaded all the same (it may be being replaced), but every TLS client will refuse it: a
+    warning naming the key, on check-config's stderr (its stdout stays the JSON config) and in
+    the serve log."""
+    import datetime as dt
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = dt.datetime.now(dt.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=30))
+            .not_valid_after(now - dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    (tmp_path / "old.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "old.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    os.chmod(tmp_path / "old.key", 0o600)
+    cfg = _tls_config(tmp_path / "old.crt", tmp_path / "old.key")
+    r = run_cli("check-config", "--config", write(tmp_path, cfg))
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"listeners\[0\]\.tls\.cert .*old\.crt: the server certificate has expired", r.stderr), r.stderr
+    json.loads(r.stdout)
+    broker = broker_factory(cfg)
+    broker.wait_log(r"listeners\[0\]\.tls\.cert .*old\.crt: the server certificate has expired")
+
+
+def test_what_serve_writes_is_its_users_alone(broker_factory):
+    """The store holds queued payloads, bindings and CAs: owner-only files whatever the umask
+    serve was started with (the shipped unit sets UMask=0077; a shell usually 022). ports.json
+    is the exception on purpose: ports are no secret, and monitoring may run as another user."""
+    old = os.umask(0o022)
+    try:
+        broker = broker_factory()
+    finally:
+        os.umask(old)
+    for name in ("portcullis.db", "portcullis.db-wal", "portcullis.lock", "admin.token"):
+        if (broker.data_dir / name).exists() or name == "portcullis.db":
+            mode = (broker.data_dir / name).stat().st_mode & 0o777
+            assert mode & 0o077 == 0, f"{name} is mode {mode:04o}"
+    assert (broker.data_dir / "ports.json").stat().st_mode & 0o777 == 0o644
+
+
 def test_tls_private_key_problems_are_config_errors_naming_the_key(tmp_path):
     # The server key is read once, by the broker itself: an encrypted key is refused (a daemon
     # cannot answer a passphrase prompt), as is a key of another certificate.

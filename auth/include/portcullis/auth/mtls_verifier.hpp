@@ -30,6 +30,9 @@ struct mtls_options {
   std::size_t client_id_min = 16;  ///< characters (client_id_length)
   std::size_t client_id_max = 128;
   std::size_t max_chain_certificates = 8;
+  /// false: the chain rules only, not "client id = CN" (a `client_certs: "required"` listener
+  /// checks the certificate of a device that authenticates another way).
+  bool client_id_is_cn = true;
 };
 
 /// Returns the identity (method "mtls", no expires_at) or the failure.
