@@ -107,15 +107,26 @@ bool check_order(const std::vector<x509_ptr>& chain, rule_log& log) {
   return log.pass(reason::x5c_order, "each certificate is issued by the next");
 }
 
-// True when `anchor` issued `cert`: names and key identifiers match and the signature verifies.
-bool issued_by(const entry& anchor, X509* cert) {
-  if (X509_check_issued(anchor.cert.get(), cert) != X509_V_OK) {
-    return false;
-  }
-  EVP_PKEY* key = X509_get0_pubkey(anchor.cert.get());
+// True when `cert`'s signature verifies with `issuer`'s public key (nothing else is compared).
+bool signature_by(X509* issuer, X509* cert) {
+  EVP_PKEY* key = X509_get0_pubkey(issuer);
   bool ok = key != nullptr && X509_verify(cert, key) == 1;
   drain_errors();
   return ok;
+}
+
+// True when `anchor` issued `cert`: names and key identifiers match and the signature verifies.
+bool issued_by(const entry& anchor, X509* cert) {
+  return X509_check_issued(anchor.cert.get(), cert) == X509_V_OK && signature_by(anchor.cert.get(), cert);
+}
+
+// The registered CA that `cert` is (the same DER), or nullptr.
+const entry* registered(X509* cert, const trust_store::impl& store) {
+  if (const entry* shared = store.find_object(cert)) {
+    return shared;  // parse_chain recognised the registered DER and reused its certificate
+  }
+  auto it = store.by_sha256.find(fingerprint(cert));
+  return it != store.by_sha256.end() ? &store.entries[it->second] : nullptr;
 }
 
 // `presented` tells whether the anchor is one of the certificates sent (else it issued the last
@@ -124,11 +135,8 @@ const entry* find_anchor(const std::vector<x509_ptr>& chain, const trust_store::
                          bool& presented) {
   presented = true;
   for (std::size_t i = 1; i < chain.size(); ++i) {
-    if (const entry* shared = store.find_object(chain[i].get())) {
-      return shared;  // parse_chain recognised the registered DER and reused its certificate
-    }
-    if (auto it = store.by_sha256.find(fingerprint(chain[i].get())); it != store.by_sha256.end()) {
-      return &store.entries[it->second];
+    if (const entry* ca = registered(chain[i].get(), store)) {
+      return ca;
     }
   }
   presented = false;
@@ -338,23 +346,13 @@ namespace {
 // keyUsage, a CA left out of x5c) reaches that tenant's admin; a chain that merely carries a
 // tenant's (public) CA certificates above a leaf they did not sign reaches nobody's.
 std::string signing_tenant(const std::vector<x509_ptr>& chain, const trust_store::impl& store) {
-  auto signs = [](X509* issuer, X509* cert) {
-    EVP_PKEY* key = X509_get0_pubkey(issuer);
-    bool ok = key != nullptr && X509_cmp(issuer, cert) != 0 && X509_verify(cert, key) == 1;
-    drain_errors();
-    return ok;
-  };
+  // Not the CA itself sent as the certificate it signed (a self-signed CA verifies itself).
+  auto signs = [](X509* issuer, X509* cert) { return X509_cmp(issuer, cert) != 0 && signature_by(issuer, cert); };
   for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
     if (!signs(chain[i + 1].get(), chain[i].get())) {
       return {};
     }
-    const entry* ca = store.find_object(chain[i + 1].get());
-    if (ca == nullptr) {
-      if (auto it = store.by_sha256.find(fingerprint(chain[i + 1].get())); it != store.by_sha256.end()) {
-        ca = &store.entries[it->second];
-      }
-    }
-    if (ca != nullptr) {
+    if (const entry* ca = registered(chain[i + 1].get(), store)) {
       return ca->info.tenant;
     }
   }

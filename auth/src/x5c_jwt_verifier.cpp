@@ -109,11 +109,10 @@ std::optional<identity> run_x5c_jwt_checks(std::string_view username, std::strin
   if (!jws) {
     return std::nullopt;  // nothing below has inputs
   }
-  // After a header or claim refusal: the refusal stands, but whose device it was is still worth
-  // knowing (an expired token is the usual one). The tenant whose CA validated the chain, or
-  // signed one of its certificates (validate_chain), sees the refusal too.
-  // `header_passed`: only then may a validated chain enter the cache, whose key (the header)
-  // stands for "passed every header rule".
+  // After a header or claim refusal the refusal stands, but whose device it was is still worth
+  // knowing (an expired token is the usual one): the tenant whose CA issued it (validate_chain
+  // attributes even a failing chain). Only with `header_passed` may the chain enter the cache,
+  // whose key (the header) stands for "passed every header rule".
   auto attribute_refusal = [&](bool header_passed) {
     if (cached) {
       log.attribute(cached->tenant);

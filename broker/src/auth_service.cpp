@@ -70,6 +70,8 @@ struct auth_service::impl {
   using next_step = std::function<void(auth_request, auth_callback)>;
   void check_certificate(auth_request req, auth_callback done, next_step next);
 
+  template <class Then>
+  void verify_then(bool is_mtls, const auth::mtls_options& mtls_opts, auth_request req, auth_callback done, Then then);
   void verify(const std::string& method, auth_request req, auth_callback done);
   void finish(boost::system::result<auth::identity, auth::auth_failure> r, auth_callback done);
   void bind(const auth::identity& id, auth_callback done);
@@ -105,68 +107,63 @@ struct auth_service::impl {
   std::vector<store::agent_seen> seen;
 };
 
-void auth_service::impl::verify(const std::string& method, auth_request req, auth_callback done) {
-  // A device whose chain was validated before is answered here, on the I/O thread: for mTLS
-  // a hash of its chain and a cache lookup; for x5c the same plus the token's claims and its
-  // RS256 signature (one RSA public operation, ~20 us). So a known device reconnecting does
-  // not queue behind a storm of first connects' chain validations, and costs no thread
-  // hand-off (two wake-ups) either way. A chain not in the cache goes to the pool.
+// A device whose chain was validated before is answered here, on the I/O thread: for mTLS a
+// hash of its chain and a cache lookup; for x5c the same plus the token's claims and its RS256
+// signature (one RSA public operation, ~20 us). So a known device reconnecting does not queue
+// behind a storm of first connects' chain validations, and costs no thread hand-off (two
+// wake-ups) either way. A chain not in the cache is validated on the pool. Either way the
+// result goes to `then(result, req, done)`. `mtls_opts`: the mtls rules to apply (method "mtls").
+template <class Then>
+void auth_service::impl::verify_then(bool is_mtls, const auth::mtls_options& mtls_opts, auth_request req,
+                                     auth_callback done, Then then) {
   {
     auto snapshot = trust.snapshot();
-    auto cached = method == "mtls"
-                      ? auth::verify_mtls_cached(req.peer_chain, req.client_id, *snapshot, epoch_seconds(), mtls,
-                                                 trust.cache())
-                      : auth::verify_x5c_jwt_cached(req.username.value_or(""), req.password.value_or(""),
-                                                    req.client_id, *snapshot, x5c, epoch_seconds(), trust.cache());
+    auto cached = is_mtls ? auth::verify_mtls_cached(req.peer_chain, req.client_id, *snapshot, epoch_seconds(),
+                                                     mtls_opts, trust.cache())
+                          : auth::verify_x5c_jwt_cached(req.username.value_or(""), req.password.value_or(""),
+                                                        req.client_id, *snapshot, x5c, epoch_seconds(), trust.cache());
     if (cached) {
-      finish(std::move(*cached), std::move(done));
+      then(std::move(*cached), std::move(req), std::move(done));
       return;
     }
   }
-  asio::post(pool, [this, method, req = std::move(req), done = std::move(done)]() mutable {
+  asio::post(pool, [this, is_mtls, &mtls_opts, req = std::move(req), done = std::move(done),
+                    then = std::move(then)]() mutable {
     auto snapshot = trust.snapshot();
     std::int64_t now = epoch_seconds();
-    finish(method == "x5c-jwt"
-               ? auth::verify_x5c_jwt(req.username.value_or(""), req.password.value_or(""), req.client_id, *snapshot,
-                                      x5c, now, &trust.cache())
-               : auth::verify_mtls(req.peer_chain, req.client_id, *snapshot, now, mtls, &trust.cache()),
-           std::move(done));
+    auto r = is_mtls ? auth::verify_mtls(req.peer_chain, req.client_id, *snapshot, now, mtls_opts, &trust.cache())
+                     : auth::verify_x5c_jwt(req.username.value_or(""), req.password.value_or(""), req.client_id,
+                                            *snapshot, x5c, now, &trust.cache());
+    then(std::move(r), std::move(req), std::move(done));
   });
+}
+
+void auth_service::impl::verify(const std::string& method, auth_request req, auth_callback done) {
+  verify_then(method == "mtls", mtls, std::move(req), std::move(done),
+              [this](boost::system::result<auth::identity, auth::auth_failure> r, auth_request, auth_callback reply) {
+                finish(std::move(r), std::move(reply));
+              });
 }
 
 // A `client_certs: "required"` listener admits only devices whose TLS client certificate chains
 // to a registered tenant CA (the mtls chain rules; the CN need not be the client id), whichever
 // method then authenticates them: the certificate is checked first, as the handshake of a
-// broker that trusts the CAs itself would. Cached chains are answered on the I/O thread.
+// broker that trusts the CAs itself would.
 void auth_service::impl::check_certificate(auth_request req, auth_callback done, next_step next) {
-  auto proceed = [next = std::move(next)](boost::system::result<auth::identity, auth::auth_failure> r,
-                                          auth_request checked, auth_callback reply) {
-    if (!r) {
-      auth::auth_failure f = std::move(r).error();
-      auto code = f.code == auth::reason::client_id_length ? f.code : auth::reason::mtls_chain;
-      std::string detail = code == f.code ? std::move(f.detail)
-                                          : "client_certs \"required\": " + std::string(auth::code_of(f.code)) +
-                                                ": " + f.detail;
-      reply(refusal(code, std::move(detail), std::move(f.tenant)));
-      return;
-    }
-    next(std::move(checked), std::move(reply));
-  };
-  {
-    auto snapshot = trust.snapshot();
-    auto cached = auth::verify_mtls_cached(req.peer_chain, req.client_id, *snapshot, epoch_seconds(),
-                                           certificate_gate, trust.cache());
-    if (cached) {
-      proceed(std::move(*cached), std::move(req), std::move(done));
-      return;
-    }
-  }
-  asio::post(pool, [this, req = std::move(req), done = std::move(done), proceed = std::move(proceed)]() mutable {
-    auto snapshot = trust.snapshot();
-    auto r = auth::verify_mtls(req.peer_chain, req.client_id, *snapshot, epoch_seconds(), certificate_gate,
-                               &trust.cache());
-    proceed(std::move(r), std::move(req), std::move(done));
-  });
+  verify_then(true, certificate_gate, std::move(req), std::move(done),
+              [next = std::move(next)](boost::system::result<auth::identity, auth::auth_failure> r,
+                                       auth_request checked, auth_callback reply) {
+                if (!r) {
+                  auth::auth_failure f = std::move(r).error();
+                  auto code = f.code == auth::reason::client_id_length ? f.code : auth::reason::mtls_chain;
+                  std::string detail = code == f.code ? std::move(f.detail)
+                                                      : "client_certs \"required\": " +
+                                                            std::string(auth::code_of(f.code)) + ": " + f.detail;
+                  reply(refusal(code, std::move(detail), std::move(f.tenant)));
+                  return;
+                }
+                next(std::move(checked), std::move(reply));
+              });
 }
 
 void auth_service::impl::finish(boost::system::result<auth::identity, auth::auth_failure> r, auth_callback done) {

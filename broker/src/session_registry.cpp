@@ -21,6 +21,12 @@ store::upsert_session_op session_row(const session& s, std::optional<std::int64_
   return {std::move(r)};
 }
 
+// An offline persistent session `expiry_seconds` after its disconnect, counted in milliseconds:
+// in whole (truncated) seconds a disconnect at x.9 s expired up to a second early.
+bool has_expired(const session& s, std::int64_t now_ms, std::int64_t expiry_seconds) {
+  return s.persistent() && !s.connected() && s.disconnected_at_ms() + expiry_seconds * 1000 <= now_ms;
+}
+
 }  // namespace
 
 std::size_t session_registry::key_hash::operator()(const key& k) const noexcept {
@@ -49,8 +55,7 @@ session_registry::attach_result session_registry::attach(std::string_view tenant
     if (it != sessions_.end()) {
       r.previous = (*it)->owner();
       // Expired to the millisecond, whether or not the 1 s sweep has come by yet.
-      expired = (*it)->persistent() && !(*it)->connected() &&
-                (*it)->disconnected_at_ms() + session_expiry_seconds_ * 1000 <= now_ms;
+      expired = has_expired(**it, now_ms, session_expiry_seconds_);
       if (clean_session || !(*it)->persistent() || expired) {
         discarded = *it;
         sessions_.erase(it);
@@ -106,9 +111,7 @@ std::size_t session_registry::sweep(std::int64_t now_ms, std::int64_t expiry_sec
     std::lock_guard lock(mutex_);
     for (auto it = sessions_.begin(); it != sessions_.end();) {
       const auto& s = *it;
-      // In milliseconds: in whole (truncated) seconds a disconnect at x.9 s expired up to a
-      // second early.
-      if (s->persistent() && !s->connected() && s->disconnected_at_ms() + expiry_seconds * 1000 <= now_ms) {
+      if (has_expired(*s, now_ms, expiry_seconds)) {
         unsubscribe_all(s);
         if (persist_) persist_->submit(store::delete_session_op{s->tenant(), s->client_id()});
         expired.push_back(s);
