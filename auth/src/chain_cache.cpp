@@ -22,6 +22,7 @@ struct chain_cache::impl {
   std::unordered_map<std::string, detail::chain_facts> entries;
   std::atomic<std::uint64_t> hits{0};
   std::atomic<std::uint64_t> misses{0};
+  std::atomic<std::uint64_t> repeated_tokens{0};
 };
 
 chain_cache::chain_cache(std::size_t max_entries) : impl_(std::make_unique<impl>(max_entries)) {}
@@ -43,7 +44,8 @@ std::size_t chain_cache::size() const {
 }
 
 chain_cache::counters chain_cache::stats() const {
-  return {impl_->hits.load(std::memory_order_relaxed), impl_->misses.load(std::memory_order_relaxed)};
+  return {impl_->hits.load(std::memory_order_relaxed), impl_->misses.load(std::memory_order_relaxed),
+          impl_->repeated_tokens.load(std::memory_order_relaxed)};
 }
 
 namespace detail {
@@ -88,6 +90,18 @@ void chain_cache_access::insert(chain_cache& cache, const std::string& key, cons
     }
   }
   p.entries.insert_or_assign(key, facts);
+}
+
+void chain_cache_access::count_repeated_token(chain_cache& cache) {
+  cache.impl_->repeated_tokens.fetch_add(1, std::memory_order_relaxed);
+}
+
+void chain_cache_access::remember_token(chain_cache& cache, const std::string& key, const std::string& token_digest) {
+  auto& p = *cache.impl_;
+  std::unique_lock lock(p.mutex);
+  if (auto it = p.entries.find(key); it != p.entries.end()) {
+    it->second.verified_token = token_digest;
+  }
 }
 
 }  // namespace detail

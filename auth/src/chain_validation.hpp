@@ -35,6 +35,12 @@ struct chain_facts {
   /// RS256 verification with device_key, set up once (make_rs256_context); nullptr for a key
   /// that cannot verify RS256, and for mTLS (the handshake proved the key).
   std::shared_ptr<const EVP_PKEY_CTX> rs256;
+  /// x5c, in the cache only: SHA-256 (hex) of the payload and signature parts of the last token
+  /// whose RS256 signature verified under this entry's key (the header). The same token again
+  /// (a client library reconnecting with the credentials it has) needs no RSA operation: its
+  /// signing input and signature are byte for byte the ones that verified. Claims are still
+  /// checked every time. Empty: none yet.
+  std::string verified_token;
 };
 
 struct chain_policy {

@@ -156,7 +156,22 @@ std::optional<identity> run_x5c_jwt_checks(std::string_view username, std::strin
     if (log.stop()) {
       return std::nullopt;
     }
-    check_signature(*jws, facts->device_key.get(), facts->key_libctx, log, facts->rs256.get());
+    // A token verified before under this cached key (header) is the same signing input and
+    // signature again: no RSA operation (chain_facts::verified_token).
+    std::string token_digest;
+    if (cache != nullptr && !key.empty()) {
+      std::string_view rest = password.substr(jws_header_part(password).size());
+      token_digest = sha256_hex_of({reinterpret_cast<const std::uint8_t*>(rest.data()), rest.size()});
+    }
+    if (!token_digest.empty() && facts->verified_token == token_digest) {
+      chain_cache_access::count_repeated_token(*cache);
+      log.pass_lazy(reason::jwt_signature, [] { return "RS256 signature verified before (the same token again)"; });
+    } else {
+      check_signature(*jws, facts->device_key.get(), facts->key_libctx, log, facts->rs256.get());
+      if (!token_digest.empty() && !log.failed()) {
+        chain_cache_access::remember_token(*cache, key, token_digest);
+      }
+    }
   } else if (device_key) {
     // explain mode: report it despite the chain (the key was parsed in this thread)
     check_signature(*jws, device_key.get(), key_libctx(device_key.get()), log);

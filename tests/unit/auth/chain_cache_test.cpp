@@ -48,6 +48,42 @@ TEST_CASE("chain cache", "[auth][cache]") {
     CHECK(r.error().code == reason::jwt_signature);
     CHECK(cache.stats().hits == 1);
   }
+  SECTION("the same token again skips the RSA operation; any other payload or signature does not") {
+    REQUIRE(verify(token, *f.root_store, cache));
+    CHECK(cache.stats().repeated_tokens == 1);
+    const auto dot1 = token.find('.');
+    const auto dot2 = token.rfind('.');
+    const std::string signature = token.substr(dot2 + 1);
+    // Another payload under the same header, carrying the remembered signature: refused.
+    auto later = valid_builder();
+    later.set_claim("jti", quote("another-token-id"));
+    auto other = later.build();
+    const std::string other_payload = other.substr(dot1 + 1, other.rfind('.') - dot1 - 1);
+    auto r = verify(token.substr(0, dot1 + 1) + other_payload + "." + signature, *f.root_store, cache);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::jwt_signature);
+    // The remembered payload with one signature character changed: refused.
+    std::string bent = signature;
+    bent[10] = bent[10] == 'A' ? 'B' : 'A';
+    r = verify(token.substr(0, dot2 + 1) + bent, *f.root_store, cache);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::jwt_signature);
+    CHECK(cache.stats().repeated_tokens == 1);
+    // A new, properly signed token is verified (and becomes the remembered one): the old one
+    // then costs its RSA operation again, and is still accepted.
+    REQUIRE(verify(other, *f.root_store, cache));
+    REQUIRE(verify(other, *f.root_store, cache));
+    CHECK(cache.stats().repeated_tokens == 2);
+    REQUIRE(verify(token, *f.root_store, cache));
+    CHECK(cache.stats().repeated_tokens == 2);
+  }
+  SECTION("a repeated token still meets every claim rule: past its exp it is refused") {
+    REQUIRE(verify(token, *f.root_store, cache));
+    CHECK(cache.stats().repeated_tokens == 1);
+    auto r = verify(token, *f.root_store, cache, now + 7 * 86400);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == reason::jwt_exp);
+  }
   SECTION("a hit still checks claims and ten") {
     auto b = valid_builder();
     b.set_claim("ten", quote("globex"));

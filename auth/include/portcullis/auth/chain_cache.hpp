@@ -40,6 +40,8 @@ public:
   struct counters {
     std::uint64_t hits = 0;
     std::uint64_t misses = 0;
+    /// x5c hits whose token (payload and signature) had verified before: no RSA operation.
+    std::uint64_t repeated_tokens = 0;
   };
   counters stats() const;
 
