@@ -542,6 +542,33 @@ def test_binding_client_id_to_subject(env):
     assert sum(1 for a in b.admin.agents("acme") if a["name"] == cid) == 1
 
 
+def test_a_reconnect_with_the_same_token_is_answered_from_the_cache_without_rsa(env):
+    """A device reconnecting with the token it has (as Paho's automatic reconnect does) is
+    answered from the chain cache with no RSA operation, counted in /metrics; a new token is
+    verified, and the remembered token's header and payload under any other signature are
+    refused."""
+    b = env.broker
+    port = b.port("mqtt")
+    cid = unique_id("dev-repeat")
+    crt = env.pki.device("repeat", cid, env.ca)
+    token = mint(*crt, cid)
+    names = ("portcullis_auth_cache_hits_total", "portcullis_auth_cache_misses_total",
+             "portcullis_auth_repeated_tokens_total")
+    before = {n: b.metric(n) for n in names}
+    connects(port, cid, token).close()            # validated on the pool: a miss
+    connects(port, cid, token).close()            # the same token: a hit, no RSA operation
+    newer = mint(*crt, cid)
+    assert newer != token
+    connects(port, cid, newer).close()            # a hit, its signature verified
+    head, payload, _ = token.split(".")
+    assert_refused(b, cid, f"{head}.{payload}.{newer.split('.')[2]}", "jwt.signature")
+    connects(port, cid, newer).close()            # now newer is the remembered one
+    delta = {n: b.metric(n) - before[n] for n in names}
+    assert delta == {"portcullis_auth_cache_hits_total": 4, "portcullis_auth_cache_misses_total": 1,
+                     "portcullis_auth_repeated_tokens_total": 2}, delta
+    assert b.metric("portcullis_auth_cache_entries") >= 1
+
+
 def test_simultaneous_first_connects_with_the_same_new_client_id(env):
     port = env.broker.port("mqtt")
     for round_no in range(4):
