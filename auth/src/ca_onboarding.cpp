@@ -72,10 +72,6 @@ boost::system::result<ca_info, ca_upload_error> inspect_ca_upload(std::string_vi
   if (info.verification_cn.empty()) {
     return error("verification.no_cn", "verification certificate has no subject CN (the registration code)");
   }
-  if (X509_NAME_cmp(X509_get_issuer_name(verification), X509_get_subject_name(ca)) != 0) {
-    return error("verification.issuer", "verification certificate issuer " + detail::issuer_of(verification) +
-                                            " is not the CA subject " + detail::subject_of(ca));
-  }
   // The proof is fresh: made for a code at most an hour old. Five minutes of clock skew are
   // allowed for a verification certificate made "now" on a clock ahead of ours.
   if (std::int64_t nb = detail::not_before_of(verification); now + verification_skew_seconds < nb) {
@@ -86,6 +82,12 @@ boost::system::result<ca_info, ca_upload_error> inspect_ca_upload(std::string_vi
   }
   EVP_PKEY* ca_key = X509_get0_pubkey(ca);
   if (ca_key == nullptr || X509_verify(verification, ca_key) != 1) {
+    // The proof is the signature (SPEC §4.4); the issuer name only explains a failure: the
+    // usual mistake is a verification certificate made with another CA.
+    if (X509_NAME_cmp(X509_get_issuer_name(verification), X509_get_subject_name(ca)) != 0) {
+      return error("verification.issuer", "verification certificate was issued by " + detail::issuer_of(verification) +
+                                              ", not by the uploaded CA " + detail::subject_of(ca));
+    }
     return error("verification.signature", "verification certificate is not signed by the CA's private key");
   }
   info.der = detail::to_der(ca);

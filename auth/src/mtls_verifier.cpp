@@ -84,7 +84,9 @@ std::optional<boost::system::result<identity, auth_failure>> verify(
     if (f.code == reason::internal) {
       return f;
     }
-    return auth_failure{reason::mtls_chain, std::string(code_of(f.code)) + ": " + f.detail};
+    // The tenant whose CA issued the device, when validation could tell (validate_chain
+    // attributes even a failing chain, by signatures): that tenant's admin sees the refusal.
+    return auth_failure{reason::mtls_chain, std::string(code_of(f.code)) + ": " + f.detail, f.tenant};
   }
   if (options.client_id_is_cn && facts->common_name != client_id) {
     return auth_failure{reason::mtls_cn_mismatch, "client id is not the certificate CN \"" + facts->common_name + "\"",

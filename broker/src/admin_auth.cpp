@@ -15,8 +15,10 @@ namespace portcullis::broker {
 
 namespace {
 
-/// The token of an "Authorization: Bearer <token>" header, or "" when absent/other.
+/// The token of an "Authorization: Bearer <token>" header, or "" when absent/other. Two
+/// Authorization headers are ambiguous (RFC 9110 §5.3: not a list field): neither counts.
 std::string_view bearer_token(const http_request& req) {
+  if (req.count(http::field::authorization) > 1) return {};
   auto it = req.find(http::field::authorization);
   if (it == req.end()) return {};
   std::string_view v = it->value();

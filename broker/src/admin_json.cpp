@@ -83,6 +83,12 @@ bool parse_json_object(const http_request& req, rapidjson::Document& doc, http_r
   return true;
 }
 
+bool accept_empty_or_json_object(const http_request& req, http_response& error) {
+  if (req.body().find_first_not_of(" \t\r\n") == std::string::npos) return true;
+  rapidjson::Document doc;
+  return parse_json_object(req, doc, error);
+}
+
 const rapidjson::Value* string_member(const rapidjson::Document& doc, const char* key) {
   auto it = doc.FindMember(key);
   if (it == doc.MemberEnd() || !it->value.IsString()) return nullptr;

@@ -65,6 +65,9 @@ http_response no_content();
 /// Parses the request body as a JSON object. On failure fills `error` with the
 /// 400 response (code "json.invalid") and returns false.
 bool parse_json_object(const http_request& req, rapidjson::Document& doc, http_response& error);
+/// For endpoints that take no input: an empty (or blank) body, or any JSON object, whose
+/// members are ignored; anything else is a 400 json.invalid in `error`.
+bool accept_empty_or_json_object(const http_request& req, http_response& error);
 /// The string member `key` of `doc`, or nullptr when absent or not a string.
 const rapidjson::Value* string_member(const rapidjson::Document& doc, const char* key);
 /// 400 {"error": "field.invalid"} naming `field`.

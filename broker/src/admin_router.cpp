@@ -133,8 +133,9 @@ awaitable<http_response> dispatch_tenant(admin_call& c, const std::string& t) {
   }
   if (p.size() == 4) {
     if (res == "cas") {
+      if (m == verb::get) co_return co_await get_ca(c, t, p[3]);
       if (m == verb::delete_) co_return co_await delete_ca(c, t, p[3]);
-      co_return method_not_allowed("DELETE");
+      co_return method_not_allowed("GET, HEAD, DELETE");
     }
     if (res == "agents") {
       if (m == verb::get) co_return co_await get_agent(c, t, p[3]);

@@ -48,6 +48,7 @@ boost::asio::awaitable<http_response> mint_tenant_token(admin_call& c, const std
 boost::asio::awaitable<http_response> create_registration_code(admin_call& c, const std::string& tenant);
 boost::asio::awaitable<http_response> upload_ca(admin_call& c, const std::string& tenant);
 boost::asio::awaitable<http_response> list_cas(admin_call& c, const std::string& tenant);
+boost::asio::awaitable<http_response> get_ca(admin_call& c, const std::string& tenant, const std::string& id);
 boost::asio::awaitable<http_response> delete_ca(admin_call& c, const std::string& tenant, const std::string& id);
 boost::asio::awaitable<http_response> list_agents(admin_call& c, const std::string& tenant);
 boost::asio::awaitable<http_response> get_agent(admin_call& c, const std::string& tenant, const std::string& id);

@@ -1,6 +1,7 @@
 // Tenant CAs (SPEC §4.4, §5): upload with proof of possession, list, delete.
 //   POST   /api/v1/tenants/{t}/cas {"certificate", "verificationCertificate"} → 201 CA
 //   GET    /api/v1/tenants/{t}/cas                                          → {"cas": [...]}
+//   GET    /api/v1/tenants/{t}/cas/{id}                                     → CA
 //   DELETE /api/v1/tenants/{t}/cas/{id}                                     → 204
 // Upload: auth::inspect_ca_upload checks the bytes (CA:TRUE, validity, the
 // verification certificate signed by the CA); the store then consumes the
@@ -105,6 +106,19 @@ awaitable<http_response> list_cas(admin_call& c, const std::string& tenant) {
   for (const auto& ca : *r) write_ca(w, ca);
   w.end_array().end_object();
   co_return json_response(http::status::ok, w.str());
+}
+
+awaitable<http_response> get_ca(admin_call& c, const std::string& tenant, const std::string& id) {
+  auto job = [tenant](store::database& db) { return db.list_cas(tenant); };
+  auto r = co_await run_store(c.state.ctx, job);
+  if (!r) co_return store_failure("get CA", r.error());
+  for (const auto& ca : *r) {
+    if (ca.id != id) continue;
+    json_writer w;
+    write_ca(w, ca);
+    co_return json_response(http::status::ok, w.str());
+  }
+  co_return error_response(http::status::not_found, "ca.not_found", "no CA \"" + echo_id(id) + "\" in this tenant");
 }
 
 awaitable<http_response> delete_ca(admin_call& c, const std::string& tenant, const std::string& id) {

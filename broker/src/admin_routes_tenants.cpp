@@ -67,6 +67,8 @@ awaitable<http_response> list_tenants(admin_call& c) {
 }
 
 awaitable<http_response> mint_tenant_token(admin_call& c, const std::string& tenant) {
+  http_response err;
+  if (!accept_empty_or_json_object(c.req, err)) co_return err;
   std::string token = auth::random_token();
   std::string hash = auth::sha256_hex(token);
   std::int64_t now = epoch_seconds_now();
@@ -88,6 +90,8 @@ awaitable<http_response> mint_tenant_token(admin_call& c, const std::string& ten
 }
 
 awaitable<http_response> create_registration_code(admin_call& c, const std::string& tenant) {
+  http_response err;
+  if (!accept_empty_or_json_object(c.req, err)) co_return err;
   std::string code = auth::random_code();
   std::int64_t expires_at = epoch_seconds_now() + registration_code_lifetime_seconds;
   auto job = [tenant, code, expires_at](store::database& db) {

@@ -339,6 +339,19 @@ config default_config() {
   return c;
 }
 
+/// Whether serve could not bind both (check-config refuses what serve would): the same
+/// non-zero port on the same host, or on a wildcard address that covers the other one ("::"
+/// is dual-stack, so it covers every address; "0.0.0.0" every IPv4 one). Host names are
+/// compared as written.
+bool binds_overlap(const listener_config& a, const listener_config& b) {
+  if (a.port == 0 || a.port != b.port) return false;
+  if (a.host == b.host || a.host == "::" || b.host == "::") return true;
+  auto v6 = [](const std::string& h) { return h.find(':') != std::string::npos; };
+  if (a.host == "0.0.0.0") return !v6(b.host);
+  if (b.host == "0.0.0.0") return !v6(a.host);
+  return false;
+}
+
 void validate(config& c) {
   if (c.data_dir.empty()) throw config_error("data_dir", "must not be empty");
   // A broker with no socket at all would report ready and serve nobody.
@@ -351,6 +364,13 @@ void validate(config& c) {
     if (l.name.empty()) throw config_error(p + ".name", "must not be empty");
     if (!names.insert(l.name).second) throw config_error(p + ".name", "duplicate listener name \"" + l.name + "\"");
     parse_bind(l, p + ".bind");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (binds_overlap(c.listeners[j], l)) {
+        throw config_error(p + ".bind", "port " + std::to_string(l.port) + " is already bound by listeners[" +
+                                            std::to_string(j) + "] (\"" + c.listeners[j].name + "\": " +
+                                            c.listeners[j].bind + ")");
+      }
+    }
     if (l.protocol == "http") {
       ++http;
       if (!l.auth.empty()) throw config_error(p + ".auth", "only mqtt listeners take auth methods");

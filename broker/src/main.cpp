@@ -101,7 +101,8 @@ int main(int argc, char** argv) {
                    "Issuer certificates, in order, up to the tenant CA, which x5c must contain (repeatable)");
   // Positive, but not capped at the broker's max_lifetime_seconds: a token that breaks it is a
   // legitimate thing to mint when testing the broker.
-  mint->add_option("--lifetime", ma.lifetime, "Seconds until exp (default 3600)")->check(CLI::PositiveNumber);
+  mint->add_option("--lifetime", ma.lifetime, "Seconds until exp (default 3600)")
+      ->check(CLI::Range(1LL, 10LL * 365 * 86400).description("1 to 315360000 (10 years)"));
   mint->add_option("--tenant", ma.tenant, "The ten claim (default empty)");
   mint->add_option("--audience", ma.audience, "The aud claim (default MQTTBroker)");
   cli::explain_args ea;

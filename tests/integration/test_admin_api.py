@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import time
 import uuid
 
@@ -174,6 +175,29 @@ def test_missing_or_wrong_token_is_401(api, method, path):
     assert_error(api.call(method, path, token="not-the-token"), 401, "unauthorized")
     assert_error(api.call(method, path, token=None, headers={"Authorization": f"Basic {TOKEN}"}), 401)
     assert_error(api.call(method, path, token=""), 401)
+
+
+def test_two_authorization_headers_are_refused(api):
+    # Not a list field (RFC 9110 §11.6.2): which one would count is ambiguous, so neither does.
+    for first, second in ((TOKEN, "bogus"), ("bogus", TOKEN), (TOKEN, TOKEN)):
+        req = ("GET /api/v1/tenants HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               f"Authorization: Bearer {first}\r\nAuthorization: Bearer {second}\r\n"
+               "Connection: close\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
+            s.sendall(req)
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 401 "), data[:200]
+
+
+def test_posts_without_input_take_an_empty_body_or_a_json_object(api):
+    t = api.tenant("nb")
+    for path in (f"/api/v1/tenants/{t}/tokens", f"/api/v1/tenants/{t}/registration-codes"):
+        assert api.post(path).status == 201
+        assert api.post(path, {}).status == 201
+        assert_error(api.call("POST", path, raw=b"{bad"), 400, "json.invalid")
+        assert_error(api.call("POST", path, raw=b"[1, 2]"), 400, "json.invalid")
 
 
 # ======================================================================================
@@ -365,6 +389,10 @@ def test_ca_upload_list_and_code_single_use(api):
     listed = api.get(f"/api/v1/tenants/{t}/cas")
     assert listed.status == 200 and [c["id"] for c in listed.json["cas"]] == [body["id"]]
     assert listed.json["cas"][0]["sha256"] == body["sha256"]
+    # addressed by its id: GET (and HEAD) return the same item; an unknown id is 404
+    one = api.get(f"/api/v1/tenants/{t}/cas/{body['id']}")
+    assert one.status == 200 and one.json == listed.json["cas"][0], one
+    assert_error(api.get(f"/api/v1/tenants/{t}/cas/no-such-ca"), 404, "ca.not_found")
     # the same code again (with another CA): single use
     assert_error(api.upload(t, CA(), code), 400, "registration_code.used")
 

@@ -129,6 +129,9 @@ BAD = {
     "nul-in-key": ('{"limits": {"max_inflight\\u0000x": 5}}', "limits.max_inflight"),
     # A broker listening on nothing.
     "no-listeners": ({"listeners": []}, "listeners"),
+    # Two listeners on one port: serve could not bind the second, so check-config refuses it.
+    "same-port": ({"listeners": [{"name": "a", "bind": "127.0.0.1:18830", "protocol": "mqtt", "auth": ["anonymous"]},
+                                 {"name": "b", "bind": "0.0.0.0:18830", "protocol": "http"}]}, "listeners[1].bind"),
     # An address serve could not bind is refused by check-config too.
     "unresolvable-host": ('{"listeners": [{"name": "m", "bind": "999.1.1.1:0", "protocol": "mqtt",'
                           ' "auth": ["anonymous"]}]}', "listeners[0].bind"),
@@ -508,6 +511,15 @@ def test_dev_tools_refuse_nonsense_validity_periods(tmp_path):
         assert r.returncode == 2 and "--lifetime" in r.stderr and r.stdout == "", (lifetime, r.returncode, r.stderr)
     # Longer than the broker accepts is still mintable: that is how its refusal is tested.
     assert run_cli(*mint, "--lifetime", "7200").returncode == 0
+    r = run_cli(*mint, "--lifetime", "0")
+    assert "not in range 1 to 315360000" in r.stderr, r.stderr
+    # An encrypted issuer key is refused with the reason, never with a passphrase prompt.
+    subprocess.run(["openssl", "pkey", "-in", str(tmp_path / "ca.key"), "-aes128", "-passout", "pass:secret",
+                    "-out", str(tmp_path / "ca-encrypted.key")], check=True, capture_output=True)
+    r = run_cli("pki", "device", "--cn", "typo-device-000002", "--ca-cert", str(tmp_path / "ca.crt"),
+                "--ca-key", str(tmp_path / "ca-encrypted.key"), "--out-cert", str(tmp_path / "d2.crt"),
+                "--out-key", str(tmp_path / "d2.key"))
+    assert r.returncode != 0 and "encrypted" in r.stderr, (r.returncode, r.stderr)
 
 
 def test_a_short_bootstrap_token_is_warned_about_without_being_logged(broker_factory, monkeypatch):

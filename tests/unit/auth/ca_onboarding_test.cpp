@@ -83,6 +83,9 @@ TEST_CASE("CA onboarding", "[auth][onboarding]") {
     auto v = pki::make_verification_cert(code, f.evil_root, pki::days_from(now, 1));
     REQUIRE(v);
     CHECK(code_of_upload(inspect_ca_upload(f.root.cert_pem, v->cert_pem, now)) == "verification.issuer");
+    // The signature is the proof (SPEC §4.4): another issuer name over the CA key's signature passes.
+    auto renamed = resigned(*v, f.root.key_pem);
+    CHECK(inspect_ca_upload(f.root.cert_pem, renamed.cert_pem, now));
   }
   SECTION("bad PEMs") {
     CHECK(code_of_upload(inspect_ca_upload("garbage", verification->cert_pem, now)) == "ca.pem");

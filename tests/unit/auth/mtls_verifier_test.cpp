@@ -62,11 +62,12 @@ TEST_CASE("mTLS client certificates", "[auth][mtls]") {
     REQUIRE_FALSE(r);
     CHECK(r.error().code == reason::mtls_chain);
   }
-  SECTION("expired leaf: mtls.chain naming x5c.expired") {
+  SECTION("expired leaf: mtls.chain naming x5c.expired, attributed to the issuing tenant") {
     auto r = verify_mtls({f.der(f.expired_device), f.der(f.intermediate)}, client_id, *f.root_store, now);
     REQUIRE_FALSE(r);
     CHECK(r.error().code == reason::mtls_chain);
     CHECK(r.error().detail.find("x5c.expired") != std::string::npos);
+    CHECK(r.error().tenant == "acme");  // issued under acme's CA: acme's admin sees the refusal
   }
   SECTION("keyUsage without digitalSignature fails the sslclient purpose") {
     auto r = verify_mtls({f.der(f.no_ds_device), f.der(f.intermediate)}, client_id, *f.root_store, now);
