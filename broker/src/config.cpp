@@ -416,6 +416,15 @@ void validate(config& c) {
   if (c.admin_token_file && c.admin_token_file->empty()) throw config_error("admin.token_file", "must not be empty");
 }
 
+std::vector<std::string> config_warnings(const config& c) {
+  std::vector<std::string> out;
+  if (c.auth.agents_per_tenant == 0) {
+    out.push_back("auth.provisioning.agents_per_tenant is 0: no new device can connect (every first connect is "
+                  "refused as quota.agents)");
+  }
+  return out;
+}
+
 config parse_config(const std::string& json_text, const std::string& source_name) {
   rapidjson::Document doc;
   // One document and nothing after it but whitespace and complete comments: a second

@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
       pb::config c = load(config_path);
       // TLS files are loaded as serve loads them: a key that is encrypted, unreadable or not the
       // certificate's is a config error now, not at the next restart.
-      std::vector<std::string> warnings;
+      std::vector<std::string> warnings = pb::config_warnings(c);
       for (std::size_t i = 0; i < c.listeners.size(); ++i) {
         if (c.listeners[i].tls) pb::make_tls_contexts(c.listeners[i], i, 1, &warnings);
       }

@@ -502,6 +502,7 @@ int server::impl::run() {
   if (admin) admin->start();
   wait_signal();
   schedule_housekeeping();
+  for (const auto& w : config_warnings(*cfg)) logger("broker")->warn("{}", w);
   logger("broker")->info("ready workers={} data_dir={}", workers.size(), log_value(cfg->data_dir));
   sd_notify(0, "READY=1");
   control.run();

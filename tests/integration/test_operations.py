@@ -451,6 +451,16 @@ def test_check_config_accepts_comments_and_prints_effective_config(tmp_path):
     assert effective["mqtt"]["unsupported_features"] == "reject"
 
 
+def test_check_config_warns_when_no_device_could_ever_be_provisioned(tmp_path):
+    r = run_cli("check-config", "--config",
+                write(tmp_path, {"auth": {"provisioning": {"agents_per_tenant": 0}}}, "zero.json"))
+    assert r.returncode == 0, r.stderr
+    assert "warning: auth.provisioning.agents_per_tenant is 0" in r.stderr, r.stderr
+    assert json.loads(r.stdout)["auth"]["provisioning"]["agents_per_tenant"] == 0
+    r = run_cli("check-config", "--config", write(tmp_path, {"auth": {"provisioning": {"agents_per_tenant": 5}}}))
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+
+
 def test_test_harness_config_passes_check_config(tmp_path):
     b = Broker(tmp_path / "b")
     r = run_cli("check-config", "--config", str(b.config_path))

@@ -109,5 +109,7 @@ void validate(config& c);
 
 /// The effective configuration as pretty JSON (check-config).
 std::string to_json(const config& c);
+/// Settings that are valid but probably not meant (check-config prints them, serve logs them).
+std::vector<std::string> config_warnings(const config& c);
 
 }  // namespace portcullis::broker
