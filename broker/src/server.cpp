@@ -517,6 +517,13 @@ int server::impl::run() {
     auth->stop();
   }
   store.stop();  // runs every queued store job (flush) before returning
+  // Every connection is closed and every commit made: which stored messages were ever sent
+  // is known now (nothing is written per send), so the next start need not send the others
+  // with DUP. The store thread has stopped: the database is this thread's.
+  if (auto done = store.db().record_clean_shutdown(ctx.sessions.sent_entries()); !done) {
+    logger("store")->warn("cannot record the clean shutdown (the next start sends queued messages with DUP): {}",
+                          store.db().last_error());
+  }
   std::filesystem::remove(ports_file, fec);  // the ports are closed
   logger("broker")->info("stopped");
   return 0;
@@ -542,6 +549,10 @@ void server::impl::restore_sessions() {
   auto max_id = db.max_message_id();
   if (!max_id) throw std::runtime_error("cannot read the message sequence: " + db.last_error());
   durable.start_ids_after(*max_id);
+  // After a clean shutdown the store's dup flags are exact (a message without one was never
+  // sent); after a crash any queued message may have been: all go with DUP.
+  auto clean = db.take_clean_shutdown();
+  if (!clean) throw std::runtime_error("cannot read the store state: " + db.last_error());
   auto snapshot = db.load_sessions(now);
   if (!snapshot) throw std::runtime_error("cannot load persistent sessions: " + db.last_error());
   std::unordered_map<std::int64_t, message_ptr> messages;
@@ -569,10 +580,10 @@ void server::impl::restore_sessions() {
   for (auto& ps : snapshot->sessions) {
     std::vector<std::pair<std::string, std::uint8_t>> subs;
     for (auto& sub : ps.subscriptions) subs.emplace_back(sub.filter, std::min<std::uint8_t>(sub.qos, 1));
-    std::vector<message_ptr> queue;
+    std::vector<std::pair<message_ptr, bool>> queue;
     for (auto& e : ps.queue) {
       auto it = messages.find(e.message_id);
-      if (it != messages.end()) queue.push_back(it->second);
+      if (it != messages.end()) queue.emplace_back(it->second, e.dup || !*clean);
     }
     queued += queue.size();
     // A session that was connected when the broker stopped counts as
@@ -581,8 +592,8 @@ void server::impl::restore_sessions() {
     ctx.sessions.restore(ps.session.tenant, ps.session.client_id, disconnected_at, subs, queue);
   }
   ctx.sessions.set_persistence(&durable, cfg->limits.session_expiry_seconds);
-  logger("store")->info("restored {} persistent session(s) with {} queued message(s)", snapshot->sessions.size(),
-                        queued);
+  logger("store")->info("restored {} persistent session(s) with {} queued message(s){}", snapshot->sessions.size(),
+                        queued, *clean ? "" : " (after an unclean stop: all go with DUP)");
 }
 
 void server::impl::setup_admin() {

@@ -69,9 +69,19 @@ delivery session::deliver(const message_ptr& m, std::uint8_t qos, const session_
   return result;
 }
 
-void session::restore_message(const message_ptr& m) {
+void session::restore_message(const message_ptr& m, bool dup) {
   std::lock_guard lock(mutex_);
-  queue_.push_back({m, 1, true});
+  queue_.push_back({m, 1, dup});
+}
+
+void session::sent_store_ids(std::vector<std::int64_t>& out) const {
+  std::lock_guard lock(mutex_);
+  for (std::size_t i = 0; i < inflight_.size(); ++i) {
+    if (inflight_[i].msg->store_id) out.push_back(inflight_[i].msg->store_id);
+  }
+  for (std::size_t i = 0; i < queue_.size(); ++i) {
+    if (queue_[i].dup && queue_[i].msg->store_id) out.push_back(queue_[i].msg->store_id);
+  }
 }
 
 void session::set_disconnected_at_ms(std::int64_t t) {

@@ -111,9 +111,13 @@ class session {
   /// be told drained() once the queue is back under its low-water mark.
   delivery deliver(const message_ptr& m, std::uint8_t qos, const session_limits& limits,
                    session_owner* publisher = nullptr);
-  /// Rebuilds the queue of a restored persistent session (start-up, offline).
-  /// Restored messages may have been sent before the restart: they go with DUP.
-  void restore_message(const message_ptr& m);
+  /// Rebuilds the queue of a restored persistent session (start-up, offline). `dup`: the
+  /// message was sent before the restart, or may have been (the store's flag after a clean
+  /// shutdown; always after a crash): it goes with DUP.
+  void restore_message(const message_ptr& m, bool dup);
+  /// Store ids of this session's stored messages that were sent at least once, or may have
+  /// been (in flight, or restored with DUP): what a clean shutdown marks dup in the store.
+  void sent_store_ids(std::vector<std::int64_t>& out) const;
 
   /// Attaches a connection; unacknowledged in-flight messages will be resent with DUP.
   void attach(const std::shared_ptr<session_owner>& owner);

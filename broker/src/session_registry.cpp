@@ -136,6 +136,19 @@ std::size_t session_registry::sweep(std::int64_t now_ms, std::int64_t expiry_sec
   return expired.size();
 }
 
+std::vector<store::queue_entry_ref> session_registry::sent_entries() const {
+  std::vector<store::queue_entry_ref> out;
+  std::vector<std::int64_t> ids;
+  std::lock_guard lock(mutex_);
+  for (const auto& s : sessions_) {
+    if (!s->persistent()) continue;
+    ids.clear();
+    s->sent_store_ids(ids);
+    for (auto id : ids) out.push_back({s->tenant(), s->client_id(), id});
+  }
+  return out;
+}
+
 void session_registry::for_each(const std::string& tenant,
                                 const std::function<void(const std::shared_ptr<session>&)>& f) const {
   std::lock_guard lock(mutex_);
@@ -189,10 +202,10 @@ bool session_registry::unsubscribe(const std::shared_ptr<session>& s, const std:
 
 void session_registry::restore(const std::string& tenant, const std::string& client_id, std::int64_t disconnected_at_s,
                                const std::vector<std::pair<std::string, std::uint8_t>>& subscriptions,
-                               const std::vector<message_ptr>& queue) {
+                               const std::vector<std::pair<message_ptr, bool>>& queue) {
   auto s = std::make_shared<session>(tenant, client_id, true, metrics_);
   s->set_disconnected_at_ms(disconnected_at_s * 1000);
-  for (const auto& m : queue) s->restore_message(m);
+  for (const auto& [m, dup] : queue) s->restore_message(m, dup);
   std::lock_guard lock(mutex_);
   for (const auto& [filter, qos] : subscriptions) {
     s->set_subscription(filter, qos);

@@ -39,9 +39,13 @@ class session_registry {
   persistence* durable() const noexcept { return persist_; }
 
   /// Re-creates an offline persistent session from the store at start-up.
+  /// `queue`: each message with its DUP (session::restore_message).
   void restore(const std::string& tenant, const std::string& client_id, std::int64_t disconnected_at_s,
                const std::vector<std::pair<std::string, std::uint8_t>>& subscriptions,
-               const std::vector<message_ptr>& queue);
+               const std::vector<std::pair<message_ptr, bool>>& queue);
+  /// Every stored queue entry of a persistent session that was sent at least once, or may
+  /// have been (session::sent_store_ids): for the store at a clean shutdown.
+  std::vector<store::queue_entry_ref> sent_entries() const;
 
   struct attach_result {
     std::shared_ptr<session> s;

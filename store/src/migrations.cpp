@@ -15,6 +15,7 @@
  *  subscriptions(PK(tenant, client_id, filter) → sessions, qos)
  *  messages(id INTEGER PK, tenant, topic, payload, qos, created_at, expires_at)
  *  queue(seq INTEGER PK, tenant, client_id → sessions, message_id → messages, packet_id, dup)
+ * v2-v4 (below): global client-id index, per-tenant agent count, store_state(key PK, value).
  *
  * Rules enforced by the schema: one owner per CA fingerprint; a client id and
  * a subject DN are each bound at most once per tenant; a packet id is in
@@ -169,10 +170,22 @@ CREATE TRIGGER agents_count_delete AFTER DELETE ON agents BEGIN
 END;
 )sql";
 
+// Whether the queue's dup flags are exact. Delivery writes nothing per send; a clean shutdown
+// sets dup on every entry that was sent (or might have been) and then this flag, in one
+// transaction; start-up takes the flag away. Without it (a crash), every restored entry may
+// have been sent: all go with DUP.
+constexpr std::string_view schema_v4 = R"sql(
+CREATE TABLE store_state (
+  key        TEXT PRIMARY KEY NOT NULL,
+  value      INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 constexpr migration builtin[] = {
     {1, "initial schema: tenants, codes, CAs, agents, bindings, tokens, sessions", schema_v1},
     {2, "client ids unique across tenants", schema_v2},
     {3, "per-tenant agent count for O(1) quota checks", schema_v3},
+    {4, "store_state: whether the queue's dup flags are exact (clean shutdown)", schema_v4},
 };
 
 }  // namespace

@@ -241,6 +241,43 @@ result<session_snapshot> database::load_sessions(std::int64_t now) {
   return out;
 }
 
+result<void> database::record_clean_shutdown(const std::vector<queue_entry_ref>& sent) {
+  auto tx = detail::transaction::begin(*conn_);
+  if (!tx) {
+    return tx.error();
+  }
+  for (const auto& e : sent) {
+    if (auto done = conn_->exec("UPDATE queue SET dup = 1 WHERE tenant = ? AND client_id = ? AND message_id = ?",
+                                e.tenant, e.client_id, e.message_id);
+        !done) {
+      return done.error();
+    }
+  }
+  if (auto done = conn_->exec("INSERT OR REPLACE INTO store_state (key, value) VALUES ('queue_dup_exact', 1)");
+      !done) {
+    return done.error();
+  }
+  return tx->commit();
+}
+
+result<bool> database::take_clean_shutdown() {
+  auto tx = detail::transaction::begin(*conn_);
+  if (!tx) {
+    return {boost::system::in_place_error, tx.error()};
+  }
+  auto clean = conn_->int64_of("SELECT count(*) FROM store_state WHERE key = 'queue_dup_exact' AND value = 1");
+  if (!clean) {
+    return {boost::system::in_place_error, clean.error()};
+  }
+  if (auto done = conn_->exec("DELETE FROM store_state WHERE key = 'queue_dup_exact'"); !done) {
+    return {boost::system::in_place_error, done.error()};
+  }
+  if (auto done = tx->commit(); !done) {
+    return {boost::system::in_place_error, done.error()};
+  }
+  return *clean > 0;
+}
+
 result<std::int64_t> database::max_message_id() {
   return conn_->int64_of("SELECT coalesce(max(id), 0) FROM messages");
 }

@@ -180,3 +180,39 @@ def test_unacknowledged_messages_keep_their_packet_ids_across_a_restart(broker_f
         for _, pid, _, _ in resent:
             again.send(puback_packet(pid))
         raw_disconnect_and_wait(broker, again, cid)
+
+
+def test_dup_only_where_a_message_may_have_been_sent_before_a_restart(broker_factory):
+    """MQTT 3.1.1 §3.3.1.1: DUP=0 is the first attempt to send a PUBLISH. After a clean stop
+    (SIGTERM) the broker knows which queued messages it had sent: the one the subscriber got but
+    did not acknowledge comes back with DUP=1, the ones queued while it was offline arrive with
+    DUP=0. After a kill -9 it cannot know: all with DUP=1."""
+    from mqtt_helpers import PUBLISH, RawClient, connected_client, puback_packet, raw_disconnect_and_wait
+    broker = broker_factory()
+    for how in ("sigterm", "sigkill"):
+        cid = f"dup-first-{how}-0001"
+        topic = f"dup/{how}"
+        sub = RawClient(broker.port())
+        assert sub.connect(cid, clean=False)[0] == 0
+        sub.subscribe([(topic, 1)])
+        pub = connected_client(broker.port(), f"dup-pub-{how}-00001")
+        pub.publish(topic, b"seen", qos=1)
+        _publish_fields(sub.expect(PUBLISH))  # sent, not acknowledged
+        raw_disconnect_and_wait(broker, sub, cid, abrupt=True)
+        for i in range(3):  # acknowledged to the publisher while the subscriber is away: never sent
+            pub.publish(topic, f"queued-{i}".encode(), qos=1)
+        pub.close()
+        if how == "sigterm":
+            broker.restart()
+        else:
+            broker.kill()
+            broker.start()
+        again = RawClient(broker.port())
+        assert again.connect(cid, clean=False) == (0, True)
+        got = [_publish_fields(again.expect(PUBLISH)) for _ in range(4)]
+        assert [payload for _, _, payload, _ in got] == [b"seen", b"queued-0", b"queued-1", b"queued-2"], got
+        dups = [dup for *_, dup in got]
+        assert dups == ([True, False, False, False] if how == "sigterm" else [True] * 4), (how, got)
+        for _, pid, _, _ in got:
+            again.send(puback_packet(pid))
+        raw_disconnect_and_wait(broker, again, cid)

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -240,8 +241,11 @@ TEST_CASE("a persistent session's packet ids follow the store ids, so a restart 
   // The same messages restored after a restart (another session object, fresh counters)
   // get the same ids.
   session restored("t", "c", true, m);
-  restored.restore_message(with_id(5));
-  restored.restore_message(with_id(70'000));
+  restored.restore_message(with_id(5), true);
+  restored.restore_message(with_id(70'000), false);
+  std::vector<std::int64_t> sent;
+  restored.sent_store_ids(sent);
+  CHECK(sent == std::vector<std::int64_t>{5});  // restored with DUP: sent before, or may have been
   restored.attach(owner);
   std::vector<outgoing> again;
   restored.collect(again, 10, {}, 0);
@@ -249,6 +253,12 @@ TEST_CASE("a persistent session's packet ids follow the store ids, so a restart 
   CHECK(again[0].packet_id == 6);
   CHECK(again[1].packet_id == out[1].packet_id);
   CHECK(again[0].dup);
+  CHECK_FALSE(again[1].dup);  // never sent before the restart: first delivery
+  // Both are in flight now (sent once): a shutdown now marks both.
+  sent.clear();
+  restored.sent_store_ids(sent);
+  std::sort(sent.begin(), sent.end());
+  CHECK(sent == std::vector<std::int64_t>{5, 70'000});
 
   // A clean session counts from 1 whatever the store id.
   session clean("t", "d", false, m);

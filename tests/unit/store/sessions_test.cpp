@@ -304,3 +304,33 @@ TEST_CASE("cleanup removes expired sessions, expired messages and orphans", "[st
     REQUIRE(db->checkpoint(checkpoint_mode::truncate));
   }
 }
+
+TEST_CASE("a clean shutdown records which queued messages were sent; start-up takes the record",
+          "[store][sessions]") {
+  temp_dir dir;
+  std::int64_t m1 = 0;
+  {
+    auto db = open_db(dir.file());
+    auto batch = db->apply({upsert_session_op{make_session("s1")}, upsert_session_op{make_session("s2")},
+                            make_message("t/1", {"s1", "s2"}), make_message("t/2", {"s1"})});
+    REQUIRE(batch);
+    m1 = batch->message_ids[0];
+    // Never shut down cleanly: nothing to take.
+    CHECK(*db->take_clean_shutdown() == false);
+    // m1 was sent to s1 only (an entry of another session is not touched; a gone one is skipped).
+    REQUIRE(db->record_clean_shutdown({{tenant, "s1", m1}, {tenant, "ghost", m1}}));
+  }
+  auto db = open_db(dir.file());  // reopened: the record outlives the process
+  CHECK(*db->take_clean_shutdown() == true);
+  CHECK(*db->take_clean_shutdown() == false);  // taken: a crash of this run is not a clean stop
+  auto snap = db->load_sessions(t0);
+  REQUIRE(snap);
+  const auto& s1 = find_session(*snap, "s1");
+  REQUIRE(s1.queue.size() == 2);
+  CHECK(s1.queue[0].message_id == m1);
+  CHECK(s1.queue[0].dup);
+  CHECK_FALSE(s1.queue[1].dup);
+  const auto& s2 = find_session(*snap, "s2");
+  REQUIRE(s2.queue.size() == 1);
+  CHECK_FALSE(s2.queue[0].dup);
+}

@@ -161,6 +161,13 @@ class database {
   /// Sessions not expired at `now`, with subscriptions and non-expired queued
   /// messages in order, read in one consistent snapshot.
   result<session_snapshot> load_sessions(std::int64_t now);
+  /// Clean shutdown, after the last commit: marks `sent` (entries sent at least once, or that
+  /// might have been) dup, then records that every entry's dup flag is exact; one transaction.
+  result<void> record_clean_shutdown(const std::vector<queue_entry_ref>& sent);
+  /// Start-up, before load_sessions: whether the last run ended with record_clean_shutdown
+  /// (then a queue entry without dup was never sent); clears the record, so that a crash of
+  /// this run is not taken for a clean shutdown.
+  result<bool> take_clean_shutdown();
   /// The largest message id ever stored that still exists (0 when none): the
   /// broker continues its own message-id sequence above it after a restart.
   result<std::int64_t> max_message_id();

@@ -117,6 +117,13 @@ struct mark_inflight_op {
   bool dup = false;
 };
 
+/// A queue entry: the message `message_id` queued for the session (tenant, client_id).
+struct queue_entry_ref {
+  std::string tenant;
+  std::string client_id;
+  std::int64_t message_id = 0;
+};
+
 /// PUBACK received: remove the in-flight entry with that packet id.
 struct ack_op {
   std::string tenant;
