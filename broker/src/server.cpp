@@ -593,7 +593,7 @@ void server::impl::restore_sessions() {
   }
   ctx.sessions.set_persistence(&durable, cfg->limits.session_expiry_seconds);
   logger("store")->info("restored {} persistent session(s) with {} queued message(s){}", snapshot->sessions.size(),
-                        queued, *clean ? "" : " (after an unclean stop: all go with DUP)");
+                        queued, *clean || queued == 0 ? "" : " (not after a clean stop: all go with DUP)");
 }
 
 void server::impl::setup_admin() {
