@@ -251,16 +251,18 @@ std::optional<std::vector<x509_ptr>> parse_pem_certs(std::string_view pem) {
 evp_pkey_ptr parse_pem_private_key(std::string_view pem) {
   auto bio = memory_bio(pem);
   // No passphrase: an encrypted key fails here instead of OpenSSL prompting on the terminal
-  // (pem_key_is_encrypted tells the caller why).
+  // (unreadable_key_reason tells the caller why).
   auto no_passphrase = [](char*, int, int, void*) { return -1; };
   evp_pkey_ptr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr) : nullptr);
   drain_errors();
   return key;
 }
 
-bool pem_key_is_encrypted(std::string_view pem) {
-  return pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string_view::npos ||
-         pem.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos;
+std::string_view unreadable_key_reason(std::string_view pem) {
+  const bool encrypted = pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string_view::npos ||
+                         pem.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos;
+  return encrypted ? "encrypted; give an unencrypted copy (openssl pkey -in KEY -out PLAIN)"
+                   : "not a PEM private key";
 }
 
 std::string cert_to_pem(X509* cert) {

@@ -86,9 +86,9 @@ x509_ptr parse_pem_cert(std::string_view pem);
 /// Every certificate in PEM text; nullopt when one is malformed or there is none.
 std::optional<std::vector<x509_ptr>> parse_pem_certs(std::string_view pem);
 evp_pkey_ptr parse_pem_private_key(std::string_view pem);
-/// A passphrase-protected PEM private key (PKCS#8 encrypted or legacy Proc-Type), which
-/// parse_pem_private_key refuses rather than prompting for the passphrase.
-bool pem_key_is_encrypted(std::string_view pem);
+/// Why parse_pem_private_key refused `pem`, for a message: a passphrase-protected key (PKCS#8
+/// encrypted or legacy Proc-Type, refused rather than prompting), or no PEM private key.
+std::string_view unreadable_key_reason(std::string_view pem);
 std::string cert_to_pem(X509* cert);
 std::string private_key_to_pem(EVP_PKEY* key);
 

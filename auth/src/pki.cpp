@@ -26,11 +26,11 @@ result<signer> load_signer(const issued& who) {
   signer s;
   s.cert = parse_pem_cert(who.cert_pem);
   s.key = parse_pem_private_key(who.key_pem);
-  if (s.cert && !s.key && pem_key_is_encrypted(who.key_pem)) {
-    return text_error{"issuer: the private key is encrypted; give an unencrypted copy (openssl pkey -in KEY -out PLAIN)"};
+  if (!s.cert) {
+    return text_error{"issuer: unreadable certificate PEM"};
   }
-  if (!s.cert || !s.key) {
-    return text_error{"issuer: unreadable certificate or key PEM"};
+  if (!s.key) {
+    return text_error{"issuer: private key: " + std::string(unreadable_key_reason(who.key_pem))};
   }
   return s;
 }

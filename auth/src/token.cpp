@@ -47,9 +47,7 @@ boost::system::result<std::string, std::string> sign_jws(std::string_view header
                                                          std::string_view key_pem) {
   auto key = detail::parse_pem_private_key(key_pem);
   if (!key) {
-    return detail::text_error{detail::pem_key_is_encrypted(key_pem)
-                                  ? "private key: encrypted; give an unencrypted copy (openssl pkey -in KEY -out PLAIN)"
-                                  : "private key: not a PEM private key"};
+    return detail::text_error{"private key: " + std::string(detail::unreadable_key_reason(key_pem))};
   }
   if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_RSA) {
     return detail::text_error{"private key: not RSA (RS256 needs RSA)"};
@@ -79,9 +77,7 @@ boost::system::result<std::string, std::string> mint_x5c_jwt(const mint_request&
   }
   auto key = detail::parse_pem_private_key(request.key_pem);
   if (!key) {
-    return detail::text_error{detail::pem_key_is_encrypted(request.key_pem)
-                                  ? "private key: encrypted; give an unencrypted copy (openssl pkey -in KEY -out PLAIN)"
-                                  : "private key: not a PEM private key"};
+    return detail::text_error{"private key: " + std::string(detail::unreadable_key_reason(request.key_pem))};
   }
   if (EVP_PKEY_eq(X509_get0_pubkey(device.get()), key.get()) != 1) {
     drain_errors();

@@ -35,35 +35,28 @@ http_response render_metrics(admin_state& state) {
     text += "portcullis_worker_connections{worker=\"" + std::to_string(i) + "\"} " +
             std::to_string(state.ctx.workers.at(i).load()) + "\n";
   }
-  text += "# HELP portcullis_store_backlog Store jobs queued for the store thread.\n"
-          "# TYPE portcullis_store_backlog gauge\n";
-  text += "portcullis_store_backlog " + std::to_string(state.ctx.store.backlog()) + "\n";
+  // One family with one sample, as metrics::render writes them.
+  auto family = [&text](const char* name, const char* type, const char* help, auto value) {
+    text += std::string("# HELP ") + name + ' ' + help + "\n# TYPE " + name + ' ' + type + '\n' + name + ' ' +
+            std::to_string(value) + '\n';
+  };
+  family("portcullis_store_backlog", "gauge", "Store jobs queued for the store thread.", state.ctx.store.backlog());
   // The validated-chain cache: a reconnecting device answered from it costs no chain
   // validation (and, x5c with its previous token, no RSA operation either).
   const auto cache = state.ctx.trust.cache().stats();
-  text += "# HELP portcullis_auth_cache_entries Validated certificate chains cached (x5c and mTLS).\n"
-          "# TYPE portcullis_auth_cache_entries gauge\n";
-  text += "portcullis_auth_cache_entries " + std::to_string(state.ctx.trust.cache().size()) + "\n";
-  text += "# HELP portcullis_auth_cache_hits_total Credential checks answered from the chain cache.\n"
-          "# TYPE portcullis_auth_cache_hits_total counter\n";
-  text += "portcullis_auth_cache_hits_total " + std::to_string(cache.hits) + "\n";
-  text += "# HELP portcullis_auth_cache_misses_total Credential checks that validated a chain.\n"
-          "# TYPE portcullis_auth_cache_misses_total counter\n";
-  text += "portcullis_auth_cache_misses_total " + std::to_string(cache.misses) + "\n";
-  text += "# HELP portcullis_auth_repeated_tokens_total x5c cache hits with the token that verified last "
-          "(no RSA operation).\n"
-          "# TYPE portcullis_auth_repeated_tokens_total counter\n";
-  text += "portcullis_auth_repeated_tokens_total " + std::to_string(cache.repeated_tokens) + "\n";
-  text += "# HELP portcullis_admin_connections Open admin HTTP connections.\n"
-          "# TYPE portcullis_admin_connections gauge\n";
-  text += "portcullis_admin_connections " + std::to_string(state.sessions.size()) + "\n";
-  text += "# HELP portcullis_admin_connections_refused_total Admin connections closed at the connection bound.\n"
-          "# TYPE portcullis_admin_connections_refused_total counter\n";
-  text += "portcullis_admin_connections_refused_total " + std::to_string(state.connections_refused) + "\n";
-  text += "# HELP portcullis_admin_connections_evicted_total Admin connections closed at the connection bound "
-          "because they had waited longest for a request.\n"
-          "# TYPE portcullis_admin_connections_evicted_total counter\n";
-  text += "portcullis_admin_connections_evicted_total " + std::to_string(state.connections_evicted) + "\n";
+  family("portcullis_auth_cache_entries", "gauge", "Validated certificate chains cached (x5c and mTLS).",
+         state.ctx.trust.cache().size());
+  family("portcullis_auth_cache_hits_total", "counter", "Credential checks answered from the chain cache.",
+         cache.hits);
+  family("portcullis_auth_cache_misses_total", "counter", "Credential checks that validated a chain.", cache.misses);
+  family("portcullis_auth_repeated_tokens_total", "counter",
+         "x5c cache hits with the token that verified last (no RSA operation).", cache.repeated_tokens);
+  family("portcullis_admin_connections", "gauge", "Open admin HTTP connections.", state.sessions.size());
+  family("portcullis_admin_connections_refused_total", "counter",
+         "Admin connections closed at the connection bound.", state.connections_refused);
+  family("portcullis_admin_connections_evicted_total", "counter",
+         "Admin connections closed at the connection bound because they had waited longest for a request.",
+         state.connections_evicted);
   text += "# HELP portcullis_admin_responses_total Admin HTTP responses by status code.\n"
           "# TYPE portcullis_admin_responses_total counter\n";
   for (const auto& [status, n] : state.responses_by_status) {

@@ -269,14 +269,8 @@ auth_service::auth_service(const config& cfg, store_gateway& store, trust_manage
 auth_service::~auth_service() { stop(); }
 
 void auth_service::authenticate(auth_request req, auth_callback done) {
-  if (req.client_cert_required) {
-    // The method that applies first: mtls checks the certificate itself; any other is gated.
-    const auto& bearer = impl_->cfg.auth.x5c_jwt.username;
-    for (const auto& method : req.methods) {
-      if (method == "x5c-jwt" && req.username && *req.username == bearer) break;
-      if (method == "mtls" && !req.peer_chain.der.empty()) return choose_method(std::move(req), std::move(done));
-      if (method == "anonymous") break;
-    }
+  if (req.client_cert_required && applicable_method(req) != "mtls") {
+    // mtls checks the certificate itself; any other method is gated on it.
     if (req.peer_chain.der.empty()) {  // the handshake refuses this already
       done(refusal(auth::reason::mtls_no_certificate, "client_certs \"required\": no TLS client certificate"));
       return;
@@ -288,29 +282,34 @@ void auth_service::authenticate(auth_request req, auth_callback done) {
   choose_method(std::move(req), std::move(done));
 }
 
-void auth_service::choose_method(auth_request req, auth_callback done) {
+std::string_view auth_service::applicable_method(const auth_request& req) const {
   const auto& bearer = impl_->cfg.auth.x5c_jwt.username;
   for (const auto& method : req.methods) {
-    if (method == "x5c-jwt" && req.username && *req.username == bearer) {
-      impl_->verify(method, std::move(req), std::move(done));
-      return;
-    }
-    if (method == "mtls" && !req.peer_chain.der.empty()) {
-      impl_->verify(method, std::move(req), std::move(done));
-      return;
-    }
-    if (method == "anonymous") {
-      auth_outcome o;
-      o.accepted = true;
-      o.connack_code = 0;
-      o.tenant = impl_->cfg.auth.anonymous_tenant;
-      o.client_id = req.client_id;
-      o.method = "anonymous";
-      done(std::move(o));
-      return;
-    }
+    if (method == "x5c-jwt" && req.username && *req.username == bearer) return method;
+    if (method == "mtls" && !req.peer_chain.der.empty()) return method;
+    if (method == "anonymous") return method;
+  }
+  return {};
+}
+
+void auth_service::choose_method(auth_request req, auth_callback done) {
+  const std::string method(applicable_method(req));  // a copy: `req` moves on below
+  if (method == "x5c-jwt" || method == "mtls") {
+    impl_->verify(method, std::move(req), std::move(done));
+    return;
+  }
+  if (method == "anonymous") {
+    auth_outcome o;
+    o.accepted = true;
+    o.connack_code = 0;
+    o.tenant = impl_->cfg.auth.anonymous_tenant;
+    o.client_id = req.client_id;
+    o.method = "anonymous";
+    done(std::move(o));
+    return;
   }
   // No method applies: report why the first one did not.
+  const auto& bearer = impl_->cfg.auth.x5c_jwt.username;
   const std::string& first = req.methods.empty() ? std::string() : req.methods.front();
   if (first == "mtls") {
     done(refusal(auth::reason::mtls_no_certificate, "no TLS client certificate was presented"));

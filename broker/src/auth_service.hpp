@@ -12,6 +12,7 @@
 // transaction, so of two devices racing for a new client id exactly one wins).
 
 #include <memory>
+#include <string_view>
 
 #include "auth_gateway.hpp"
 #include "portcullis/broker/config.hpp"
@@ -38,6 +39,8 @@ class auth_service final : public auth_gateway {
 
  private:
   void choose_method(auth_request req, auth_callback done);  // the listener's methods, in order
+  /// The first of the listener's methods that applies to `req` ("" when none does).
+  std::string_view applicable_method(const auth_request& req) const;
   struct impl;
   std::unique_ptr<impl> impl_;
 };

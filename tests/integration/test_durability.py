@@ -145,17 +145,48 @@ def _publish_fields(p):
     return topic, pid, p.body[4 + n:], bool(p.flags & 0x08)
 
 
+def _subscribed(broker, cid: str, topic: str):
+    """A raw persistent (CleanSession=0) subscriber of `topic` at QoS 1."""
+    from mqtt_helpers import RawClient
+    sub = RawClient(broker.port())
+    assert sub.connect(cid, clean=False)[0] == 0
+    sub.subscribe([(topic, 1)])
+    return sub
+
+
+def _stop_and_start(broker, how: str):
+    """A clean restart (SIGTERM) or a crash (SIGKILL) and a start on the same data dir."""
+    if how == "sigterm":
+        broker.restart()
+    else:
+        broker.kill()
+        broker.start()
+
+
+def _resumed(broker, cid: str, n: int):
+    """Reconnects `cid` with CleanSession=0 (session present) and reads `n` PUBLISHes."""
+    from mqtt_helpers import PUBLISH, RawClient
+    again = RawClient(broker.port())
+    assert again.connect(cid, clean=False) == (0, True)
+    return again, [_publish_fields(again.expect(PUBLISH)) for _ in range(n)]
+
+
+def _acknowledge_and_leave(broker, client, cid: str, got):
+    from mqtt_helpers import puback_packet, raw_disconnect_and_wait
+    for _, pid, _, _ in got:
+        client.send(puback_packet(pid))
+    raw_disconnect_and_wait(broker, client, cid)
+
+
 def test_unacknowledged_messages_keep_their_packet_ids_across_a_restart(broker_factory):
     """MQTT-4.4.0-1: on reconnect with CleanSession=0 the unacknowledged PUBLISHes are re-sent
     with their original packet ids, also after the broker was stopped (SIGTERM) or killed."""
-    from mqtt_helpers import PUBLISH, RawClient, connected_client, puback_packet, raw_disconnect_and_wait
+    from mqtt_helpers import PUBLISH, connected_client, puback_packet, raw_disconnect_and_wait
     broker = broker_factory()
     for how in ("sigterm", "sigkill"):
         cid = f"pid-keeper-{how}-0001"
         topic = f"pid/{how}"
-        sub = RawClient(broker.port())
-        assert sub.connect(cid, clean=False)[0] == 0
-        sub.subscribe([(topic, 1)])
+        sub = _subscribed(broker, cid, topic)
         pub = connected_client(broker.port(), f"pid-pub-{how}-00001")
         for i in range(5):  # acknowledged: the broker's id counter moves on
             pub.publish(topic, f"warm-{i}".encode(), qos=1)
@@ -166,20 +197,12 @@ def test_unacknowledged_messages_keep_their_packet_ids_across_a_restart(broker_f
         pub.close()
         first = [_publish_fields(sub.expect(PUBLISH)) for _ in range(3)]  # not acknowledged
         raw_disconnect_and_wait(broker, sub, cid, abrupt=True)
-        if how == "sigterm":
-            broker.restart()
-        else:
-            broker.kill()
-            broker.start()
-        again = RawClient(broker.port())
-        assert again.connect(cid, clean=False) == (0, True)
-        resent = [_publish_fields(again.expect(PUBLISH)) for _ in range(3)]
+        _stop_and_start(broker, how)
+        again, resent = _resumed(broker, cid, 3)
         assert [(t, pid, payload) for t, pid, payload, _ in resent] == \
             [(t, pid, payload) for t, pid, payload, _ in first], (how, first, resent)
         assert all(dup for *_, dup in resent), resent
-        for _, pid, _, _ in resent:
-            again.send(puback_packet(pid))
-        raw_disconnect_and_wait(broker, again, cid)
+        _acknowledge_and_leave(broker, again, cid, resent)
 
 
 def test_dup_only_where_a_message_may_have_been_sent_before_a_restart(broker_factory):
@@ -187,14 +210,12 @@ def test_dup_only_where_a_message_may_have_been_sent_before_a_restart(broker_fac
     (SIGTERM) the broker knows which queued messages it had sent: the one the subscriber got but
     did not acknowledge comes back with DUP=1, the ones queued while it was offline arrive with
     DUP=0. After a kill -9 it cannot know: all with DUP=1."""
-    from mqtt_helpers import PUBLISH, RawClient, connected_client, puback_packet, raw_disconnect_and_wait
+    from mqtt_helpers import PUBLISH, connected_client, raw_disconnect_and_wait
     broker = broker_factory()
     for how in ("sigterm", "sigkill"):
         cid = f"dup-first-{how}-0001"
         topic = f"dup/{how}"
-        sub = RawClient(broker.port())
-        assert sub.connect(cid, clean=False)[0] == 0
-        sub.subscribe([(topic, 1)])
+        sub = _subscribed(broker, cid, topic)
         pub = connected_client(broker.port(), f"dup-pub-{how}-00001")
         pub.publish(topic, b"seen", qos=1)
         _publish_fields(sub.expect(PUBLISH))  # sent, not acknowledged
@@ -202,17 +223,9 @@ def test_dup_only_where_a_message_may_have_been_sent_before_a_restart(broker_fac
         for i in range(3):  # acknowledged to the publisher while the subscriber is away: never sent
             pub.publish(topic, f"queued-{i}".encode(), qos=1)
         pub.close()
-        if how == "sigterm":
-            broker.restart()
-        else:
-            broker.kill()
-            broker.start()
-        again = RawClient(broker.port())
-        assert again.connect(cid, clean=False) == (0, True)
-        got = [_publish_fields(again.expect(PUBLISH)) for _ in range(4)]
+        _stop_and_start(broker, how)
+        again, got = _resumed(broker, cid, 4)
         assert [payload for _, _, payload, _ in got] == [b"seen", b"queued-0", b"queued-1", b"queued-2"], got
         dups = [dup for *_, dup in got]
         assert dups == ([True, False, False, False] if how == "sigterm" else [True] * 4), (how, got)
-        for _, pid, _, _ in got:
-            again.send(puback_packet(pid))
-        raw_disconnect_and_wait(broker, again, cid)
+        _acknowledge_and_leave(broker, again, cid, got)
